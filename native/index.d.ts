@@ -1,0 +1,106 @@
+// @tandem/engine: TypeScript types for the N-API binding over include/tandem/engine.h.
+// The engine is the bottom layer: these types are declared here and import nothing from packages/.
+
+export type WeightDType = 'f32' | 'bf16' | 'f16';
+export type FinishReason = 'length' | 'stop' | 'cancelled' | 'error';
+
+export interface EngineOptions {
+  /** HF model folder (config.json + safetensors). */
+  modelDir: string;
+  /** Kernel threads; default TANDEM_THREADS, else cores. */
+  threads?: number;
+  /** KV block size in positions; default 16. */
+  blockSize?: number;
+  /** Budget for both KV pools in bytes; default 512 MiB. */
+  kvMemoryBytes?: number;
+  /** Tokens computed per step; default 512. */
+  maxBatchTokens?: number;
+  /** Sequences running at once; default 64. */
+  maxRunning?: number;
+  /** Prompt + output limit; default the config's max_position_embeddings. */
+  maxSeqLen?: number;
+  /** Called on the JS thread while loading. */
+  onProgress?: (fraction: number, stage: string) => void;
+}
+
+export interface ModelInfo {
+  vocabSize: number; hiddenSize: number; numLayers: number; numHeads: number; numKvHeads: number;
+  headDim: number; intermediateSize: number; slidingWindow: number;
+  numSlidingLayers: number; numFullLayers: number; maxPositionEmbeddings: number;
+  bosTokenId: number; eosTokenId: number; padTokenId: number; logitScale: number;
+  weightDtype: WeightDType; blockSize: number; maxBatchTokens: number; maxRunning: number;
+  maxSeqLen: number; threads: number; slidingBlocksTotal: number; fullBlocksTotal: number;
+  weightBytes: number; kvBytes: number; isa: string;
+}
+
+export interface SamplingParams {
+  /** 0 = greedy (default). */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  seed?: number | bigint;
+  topLogprobs?: number;
+}
+
+export interface GenerateRequest {
+  prompt: readonly number[] | Int32Array;
+  maxTokens: number;
+  sampling?: SamplingParams;
+  stopTokenIds?: readonly number[];
+  ignoreEos?: boolean;
+  /** Larger runs first; default 0. */
+  priority?: number;
+}
+
+export interface TokenEvent {
+  requestId: bigint;
+  tokens: number[];
+  logprobs: number[];
+  /** Per token, the best alternatives (when topLogprobs > 0). */
+  top: { ids: number[]; logprobs: number[] }[];
+  /** Present on the last event. */
+  finish?: FinishReason;
+  error?: string;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export interface EngineStats {
+  waiting: number; running: number;
+  slidingBlocksUsed: number; slidingBlocksTotal: number;
+  fullBlocksUsed: number; fullBlocksTotal: number;
+  steps: number; preemptions: number; promptTokensTotal: number; generatedTokensTotal: number;
+}
+
+/** Error thrown by the binding; code mirrors tandem_status. */
+export declare class EngineError extends Error {
+  readonly code: 'INVALID_ARGUMENT' | 'NOT_FOUND' | 'IO_ERROR' | 'MODEL_FORMAT' | 'RESOURCE_EXHAUSTED'
+    | 'CANCELLED' | 'INTERNAL' | 'UNSUPPORTED';
+}
+
+export interface Generation extends AsyncIterable<TokenEvent> {
+  readonly requestId: bigint;
+  /** Cancels at once; the iterator ends with a 'cancelled' event. */
+  cancel(): void;
+}
+
+export declare class Engine {
+  /** Loads off the JS thread; rejects with EngineError naming file and tensor on bad input. */
+  static load(options: EngineOptions): Promise<Engine>;
+  readonly info: ModelInfo;
+  /** Validates synchronously (throws EngineError INVALID_ARGUMENT naming the field) and enqueues. */
+  generate(request: GenerateRequest): Generation;
+  cancel(requestId: bigint): boolean;
+  stats(): EngineStats;
+  /** Logits (times logit_scale) for the last position, or every position. Runs off the JS thread. */
+  logits(tokens: readonly number[] | Int32Array, options?: { allPositions?: boolean }): Promise<Float32Array[]>;
+  /** Cancels everything and frees the engine. */
+  close(): Promise<void>;
+}
+
+/** The ISA the CPU kernels dispatch to on this machine. */
+export declare function activeIsa(): string;
