@@ -31,6 +31,22 @@ if (!existsSync(marker) || statSync(marker).mtimeMs < statSync(lock).mtimeMs) {
   run('npm ci --no-audit --no-fund');
 }
 
+// Python packages used by cross-checks against Hugging Face (tokenizers): installed into the
+// user site when missing, so the checks run on a fresh machine too.
+const pyReq = join(root, 'test', 'python', 'requirements.txt');
+if (existsSync(pyReq)) {
+  let have = true;
+  try {
+    execSync('python3 -c "import tokenizers"', { stdio: 'ignore' });
+  } catch {
+    have = false;
+  }
+  if (!have) {
+    console.log('[ensure] pip install -r test/python/requirements.txt');
+    run(`python3 -m pip install -q --disable-pip-version-check -r ${pyReq}`);
+  }
+}
+
 // Native engine (incremental: CMake/Ninja rebuild only what changed).
 console.log('[ensure] building native engine');
 run('npm run build --silent -w @tandem/engine');
