@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Entry point: registers the TypeScript loader, then runs the CLI from source.
-import { register } from 'node:module';
-register('tsx/esm', import.meta.url);
+// Entry point: registers the TypeScript loader (tsx's module API), then runs the CLI from source.
+import { register } from 'tsx/esm/api';
+register();
 await import('../src/main.ts');
