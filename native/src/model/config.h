@@ -14,7 +14,8 @@ struct ModelConfig {
   int64_t head_dim = 0;  // always hidden_size / num_heads (transformers ignores config head_dim)
   int64_t intermediate_size = 0, sliding_window = 0, max_position_embeddings = 0;
   float rope_theta = 10000.f, logit_scale = 0.0625f, layer_norm_eps = 1e-5f;
-  int32_t bos_token_id = -1, eos_token_id = -1, pad_token_id = -1;
+  int32_t bos_token_id = -1, eos_token_id = -1, pad_token_id = -1;  // -1: none (null in config)
+  std::vector<int32_t> eos_token_ids;  // every eos id when config lists several; [0] == eos_token_id
   std::vector<AttnKind> layer_types;  // one per layer, from layer_types or sliding_window_pattern
   // index of layer i within its kind (its slot in that kind's KV pool)
   std::vector<int32_t> layer_index_in_kind;

@@ -31,12 +31,15 @@ class SafetensorsCheckpoint {
   // Throws Error(MODEL_FORMAT) "<file>: tensor <name> ..." when missing.
   const TensorInfo& get(const std::string& name) const;
   uint64_t mapped_bytes() const;
+  // The file errors about the checkpoint as a whole name: the index json or model.safetensors.
+  const std::string& source() const { return source_; }
 
  private:
   SafetensorsCheckpoint() = default;
   struct Mapping;
   std::vector<std::unique_ptr<Mapping>> mappings_;
   std::map<std::string, TensorInfo> tensors_;
+  std::string source_;
 };
 
 }  // namespace tandem
