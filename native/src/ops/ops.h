@@ -51,8 +51,9 @@ void softmax(float* x, int64_t n);
 
 // Which variant dispatch picked ("scalar", "avx2", "avx512", "avx512bf16"), for logs and bench.
 const char* active_isa();
-// Force a variant (tests and benchmarks): "scalar", "avx2", "avx512". Returns false if the CPU
-// lacks it. Not thread-safe with running ops.
+// Force a variant (tests and benchmarks): "scalar", "avx2", "avx512", or "auto" to go back to
+// the run-time choice. Returns false (and changes nothing) if the CPU lacks it or the name is
+// unknown. Not meant to be called while ops are running on other threads.
 bool force_isa(const char* name);
 
 namespace ref {
