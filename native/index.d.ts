@@ -76,29 +76,45 @@ export interface EngineStats {
   steps: number; preemptions: number; promptTokensTotal: number; generatedTokensTotal: number;
 }
 
-/** Error thrown by the binding; code mirrors tandem_status. */
+export type EngineErrorCode = 'INVALID_ARGUMENT' | 'NOT_FOUND' | 'IO_ERROR' | 'MODEL_FORMAT' | 'RESOURCE_EXHAUSTED'
+  | 'CANCELLED' | 'INTERNAL' | 'UNSUPPORTED';
+
+/**
+ * Error thrown by the binding; code mirrors tandem_status. The message starts with the field
+ * ("prompt[3]: ...", "sampling.top_p: ...") or file it is about. Wrong JS types throw TypeError instead.
+ */
 export declare class EngineError extends Error {
-  readonly code: 'INVALID_ARGUMENT' | 'NOT_FOUND' | 'IO_ERROR' | 'MODEL_FORMAT' | 'RESOURCE_EXHAUSTED'
-    | 'CANCELLED' | 'INTERNAL' | 'UNSUPPORTED';
+  constructor(message: string, code: EngineErrorCode);
+  readonly code: EngineErrorCode;
 }
 
+/**
+ * One request's events, in order; the last one carries `finish`. Iterate it once; leaving a
+ * for-await loop early cancels the request.
+ */
 export interface Generation extends AsyncIterable<TokenEvent> {
   readonly requestId: bigint;
-  /** Cancels at once; the iterator ends with a 'cancelled' event. */
+  /**
+   * Cancels at once (KV blocks are freed before the next step); the iterator ends with a
+   * 'cancelled' event, or with the normal final event if the request finished in the same step.
+   */
   cancel(): void;
 }
 
 export declare class Engine {
+  /** Use Engine.load(). */
+  private constructor();
   /** Loads off the JS thread; rejects with EngineError naming file and tensor on bad input. */
   static load(options: EngineOptions): Promise<Engine>;
   readonly info: ModelInfo;
   /** Validates synchronously (throws EngineError INVALID_ARGUMENT naming the field) and enqueues. */
   generate(request: GenerateRequest): Generation;
+  /** True when cancelled now; false when the request already finished or the engine is closed. */
   cancel(requestId: bigint): boolean;
   stats(): EngineStats;
   /** Logits (times logit_scale) for the last position, or every position. Runs off the JS thread. */
   logits(tokens: readonly number[] | Int32Array, options?: { allPositions?: boolean }): Promise<Float32Array[]>;
-  /** Cancels everything and frees the engine. */
+  /** Cancels everything and frees the engine off the JS thread; idempotent. Later calls throw. */
   close(): Promise<void>;
 }
 

@@ -60,17 +60,19 @@ struct ThreadPool::Impl {
   std::condition_variable cv_done;  // the caller waits here for the last chunk to finish
   std::atomic<bool> stop{false};
 
-  // (generation << 32) | next chunk index. A chunk is claimed by a CAS that also checks the
-  // generation, so a worker that wakes late can never take a chunk of a job that has moved on,
-  // and the caller never waits for a worker that has not started: it only waits for chunks
-  // that were actually claimed.
+  // (generation << 32) | (chunk count << 16) | next chunk index. The chunk count travels in the
+  // same word as the generation, so a claim always sees the count of the job it claims from: a
+  // worker holding a used-up ticket of the previous job can never combine it with the next job's
+  // larger count (which would let it run a chunk of a job whose data is not yet published, and
+  // let the caller return before that chunk ends). A claim is a CAS on the whole word, so a
+  // worker that wakes late can never take a chunk of a job that has moved on, and the caller
+  // never waits for a worker that has not started: it only waits for chunks actually claimed.
   std::atomic<uint64_t> ticket{0};
   // The current job. Written by the caller before the ticket is published (release); a worker
   // reads them only between an acquire load of a ticket of the same generation and a successful
   // claim, during which the job cannot finish.
   std::atomic<const std::function<void(int64_t, int64_t)>*> fn{nullptr};
   std::atomic<int64_t> n{0};
-  std::atomic<int64_t> n_chunks{0};
   std::atomic<int64_t> done{0};  // chunks finished in this generation
   std::atomic<bool> failed{false};
   std::mutex error_mu;
@@ -78,15 +80,18 @@ struct ThreadPool::Impl {
 
   std::mutex call_mu;  // one parallel_for at a time; a concurrent caller runs inline instead
 
+  static constexpr int64_t kMaxChunks = 0xffff;
   static uint32_t gen_of(uint64_t t) { return uint32_t(t >> 32); }
+  static int64_t total_of(uint64_t t) { return int64_t((t >> 16) & 0xffffu); }
+  static int64_t index_of(uint64_t t) { return int64_t(t & 0xffffu); }
 
   // Claims the next chunk of generation `gen`; false when none is left or the job has moved on.
   bool claim(uint32_t gen, int64_t& chunk, int64_t& total) {
     uint64_t cur = ticket.load(std::memory_order_acquire);
     for (;;) {
       if (gen_of(cur) != gen) return false;
-      const int64_t idx = int64_t(cur & 0xffffffffu);
-      total = n_chunks.load(std::memory_order_relaxed);
+      const int64_t idx = index_of(cur);
+      total = total_of(cur);
       if (idx >= total) return false;
       if (ticket.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
         chunk = idx;
@@ -133,12 +138,12 @@ struct ThreadPool::Impl {
     }
   }
 
-  // Publishes a new generation whose chunk counter starts at `first`.
-  void publish(uint64_t first) {
+  // Publishes a new generation of `total` chunks, the chunk index starting at 0.
+  void publish(int64_t total) {
     {
       std::lock_guard<std::mutex> lk(mu);
       const uint64_t gen = uint64_t(gen_of(ticket.load(std::memory_order_relaxed)) + 1u);
-      ticket.store((gen << 32) | first, std::memory_order_release);
+      ticket.store((gen << 32) | (uint64_t(total) << 16), std::memory_order_release);
     }
     cv_work.notify_all();
   }
@@ -151,7 +156,6 @@ ThreadPool::ThreadPool(int n_threads) : impl_(new Impl) {
 }
 
 ThreadPool::~ThreadPool() {
-  impl_->n_chunks.store(0, std::memory_order_relaxed);
   impl_->stop.store(true, std::memory_order_release);
   impl_->publish(0);
   for (auto& t : impl_->workers) t.join();
@@ -165,7 +169,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t min_chunk, const std::function<
   if (min_chunk < 1) min_chunk = 1;
   Impl& p = *impl_;
   // A few chunks per thread balance uneven progress; never below min_chunk each.
-  const int64_t n_chunks = std::min<int64_t>(int64_t(p.n_threads) * 4, n / min_chunk);
+  const int64_t n_chunks = std::min<int64_t>({int64_t(p.n_threads) * 4, n / min_chunk, Impl::kMaxChunks});
   if (n_chunks <= 1 || p.workers.empty() || tls_inside_pool) {
     fn(0, n);
     return;
@@ -178,11 +182,10 @@ void ThreadPool::parallel_for(int64_t n, int64_t min_chunk, const std::function<
 
   p.fn.store(&fn, std::memory_order_relaxed);
   p.n.store(n, std::memory_order_relaxed);
-  p.n_chunks.store(n_chunks, std::memory_order_relaxed);
   p.done.store(0, std::memory_order_relaxed);
   p.failed.store(false, std::memory_order_relaxed);
   p.error = nullptr;
-  p.publish(0);
+  p.publish(n_chunks);
 
   p.run_chunks(Impl::gen_of(p.ticket.load(std::memory_order_relaxed)));
 

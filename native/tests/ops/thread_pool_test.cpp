@@ -144,3 +144,24 @@ TEST(ThreadPool, CreatingAndDestroyingPoolsIsCheap) {
     ASSERT_EQ(n.load(), 30);
   }
 }
+
+// Regression: jobs with alternating chunk counts back to back. A worker still holding the used-up
+// ticket of a small job once combined it with the next, larger job's chunk count, ran a chunk of a
+// job it had not been handed and let the caller return early (a use-after-return in the engine).
+// Every call must see each of its own indices exactly once, and nothing of any other call.
+TEST(ThreadPool, BackToBackJobsWithDifferentChunkCountsNeverLeakIntoEachOther) {
+  ThreadPool pool(4);
+  for (int iter = 0; iter < 20000; iter++) {
+    const int64_t n = (iter % 2 == 0) ? 2 : 64;  // 2 chunks, then 16 chunks, ...
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    for (auto& h : hits) h.store(0);
+    std::atomic<bool> foreign{false};
+    const int64_t expected_n = n;
+    pool.parallel_for(n, 1, [&](int64_t b, int64_t e) {
+      if (e > expected_n) foreign.store(true);
+      for (int64_t i = b; i < e && i < expected_n; i++) hits[size_t(i)].fetch_add(1);
+    });
+    ASSERT_FALSE(foreign.load()) << "iteration " << iter;
+    for (int64_t i = 0; i < n; i++) ASSERT_EQ(hits[size_t(i)].load(), 1) << "iteration " << iter << " index " << i;
+  }
+}
