@@ -1,0 +1,179 @@
+// A real shard (real engine on the tiny fixture model) on loopback, driven by the generated client.
+import { credentials, Metadata, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import type { FinishReason } from '@tandem/engine';
+import { createLogger } from '@tandem/kit';
+import { engineV1, EngineGrpcClient } from '@tandem/proto';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startShard, type Shard } from './shard.js';
+import { HealthClient, healthCheck } from './test-health.js';
+
+export const TINY_MODEL = fileURLToPath(new URL('../../../native/tests/fixtures/cohere2-tiny', import.meta.url));
+const quiet = { env: {}, logLevel: 'error' as const, host: '127.0.0.1', port: 0, threads: 1 };
+
+type Client = InstanceType<typeof EngineGrpcClient>;
+
+function collect(call: ClientReadableStream<engineV1.GenerateResponse>): Promise<engineV1.GenerateResponse[]> {
+  return new Promise((res, rej) => {
+    const out: engineV1.GenerateResponse[] = [];
+    call.on('data', (m: engineV1.GenerateResponse) => out.push(m));
+    call.on('error', rej);
+    call.on('end', () => res(out));
+  });
+}
+function unary<Res>(fn: (cb: (e: ServiceError | null, r: Res) => void) => unknown): Promise<Res> {
+  return new Promise((res, rej) => fn((e, r) => (e ? rej(e) : res(r))));
+}
+const req = (p: Partial<engineV1.GenerateRequest>) => engineV1.GenerateRequest.fromPartial({ prompt: [5, 10, 11, 12], maxTokens: 8, ignoreEos: true, ...p });
+const kvUsed = (s: engineV1.StatsResponse) => s.kvPools.reduce((n, p) => n + p.blocksUsed, 0);
+
+async function waitFor(pred: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('shard', () => {
+  let shard: Shard;
+  let client: Client;
+  let health: HealthClient;
+  const ends = new Map<string, FinishReason>();
+
+  beforeAll(async () => {
+    shard = await startShard({ ...quiet, modelDir: TINY_MODEL, modelName: 'tiny', onRequestEnd: (id, f) => ends.set(id, f) });
+    // The model cannot have loaded yet: loading completes on a later turn of the event loop.
+    expect(shard.health.status).toBe('NOT_SERVING');
+    await shard.ready;
+    client = new EngineGrpcClient(shard.address, credentials.createInsecure());
+    health = new HealthClient(shard.address, credentials.createInsecure());
+  });
+  afterAll(async () => {
+    client?.close();
+    health?.close();
+    await shard?.close();
+  });
+
+  it('reports SERVING once the model is loaded, with Info describing it', async () => {
+    expect(await healthCheck(health, '')).toBe('SERVING');
+    expect(await healthCheck(health, 'tandem.engine.v1.Engine')).toBe('SERVING');
+    const info = await unary<engineV1.InfoResponse>((cb) => client.info({}, cb));
+    expect(info).toMatchObject({ model: 'tiny', tensorParallel: 1, rank: 0, dtype: 'f32', vocabSize: 384, maxSeqLen: 256, blockSize: 16, eosTokenId: 3, backend: 'cpu' });
+  });
+
+  it('streams generated tokens with logprobs, then finish reason and usage', async () => {
+    const msgs = await collect(client.generate(req({ maxTokens: 6, sampling: { topLogprobs: 2 } })));
+    const tokens = msgs.flatMap((m) => m.tokenIds);
+    expect(tokens).toHaveLength(6);
+    for (const m of msgs) {
+      expect(m.logprobs).toHaveLength(m.tokenIds.length);
+      expect(m.top).toHaveLength(m.tokenIds.length);
+      for (const t of m.top) expect(t.tokenIds).toHaveLength(2);
+    }
+    const last = msgs[msgs.length - 1]!;
+    expect(last.finishReason).toBe(engineV1.FinishReason.FINISH_REASON_LENGTH);
+    expect(last.usage).toEqual({ promptTokens: 4, completionTokens: 6 });
+    expect(msgs.slice(0, -1).every((m) => m.finishReason === engineV1.FinishReason.FINISH_REASON_UNSPECIFIED)).toBe(true);
+    // Greedy decoding is deterministic: the same request gives the same tokens.
+    const again = (await collect(client.generate(req({ maxTokens: 6 })))).flatMap((m) => m.tokenIds);
+    expect(again).toEqual(tokens);
+  });
+
+  it('rejects a bad request with INVALID_ARGUMENT naming every field, and keeps serving', async () => {
+    const bad = req({ prompt: [1, 99999], maxTokens: 0, stopTokenIds: [500], sampling: { topP: 2, temperature: -1, topLogprobs: 0 } });
+    const err = (await collect(client.generate(bad)).catch((e: unknown) => e)) as ServiceError;
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    for (const f of ['prompt[1]:', 'max_tokens:', 'stop_token_ids[0]:', 'sampling.top_p:', 'sampling.temperature:']) expect(err.details).toContain(f);
+    const issues = JSON.parse(err.metadata.get('tandem-issues-bin')[0]!.toString()) as string[];
+    expect(issues.length).toBeGreaterThanOrEqual(5);
+    const tooLong = (await collect(client.generate(req({ maxTokens: 253 }))).catch((e: unknown) => e)) as ServiceError;
+    expect(tooLong.code).toBe(status.INVALID_ARGUMENT);
+    expect(tooLong.details).toContain('max_tokens: prompt (4 tokens) + max_tokens (253) exceeds the sequence limit 256');
+    expect((await collect(client.generate(req({ maxTokens: 2 })))).length).toBeGreaterThan(0);
+  });
+
+  it('cancels the engine request when the client cancels, and its KV blocks are freed', async () => {
+    const before = kvUsed(await unary<engineV1.StatsResponse>((cb) => client.stats({}, cb)));
+    const call = client.generate(req({ requestId: 'cancel-me', maxTokens: 250 }));
+    await new Promise<void>((res) => call.once('data', () => res()));
+    const during = await unary<engineV1.StatsResponse>((cb) => client.stats({}, cb));
+    call.on('error', () => {});
+    call.cancel();
+    await waitFor(() => ends.has('cancel-me'));
+    expect(ends.get('cancel-me')).toBe('cancelled');
+    expect(during.activeStreams).toBe(1);
+    expect(kvUsed(during)).toBeGreaterThan(before);
+    const after = await unary<engineV1.StatsResponse>((cb) => client.stats({}, cb));
+    expect(kvUsed(after)).toBe(before);
+    expect(after.activeStreams).toBe(0);
+  });
+
+  it('cancels the engine request when the deadline passes', async () => {
+    const call = client.generate(req({ requestId: 'late', maxTokens: 250 }), new Metadata(), { deadline: Date.now() + 30 });
+    const err = (await collect(call).catch((e: unknown) => e)) as ServiceError;
+    expect(err.code).toBe(status.DEADLINE_EXCEEDED);
+    await waitFor(() => ends.has('late'));
+    expect(ends.get('late')).toBe('cancelled');
+  });
+
+  it('cancels a running request by id through Cancel', async () => {
+    const call = client.generate(req({ requestId: 'by-id', maxTokens: 250 }));
+    const done = collect(call);
+    await new Promise<void>((res) => call.once('data', () => res()));
+    expect(await unary<engineV1.CancelResponse>((cb) => client.cancel({ requestId: 'by-id' }, cb))).toEqual({ cancelled: true });
+    const msgs = await done;
+    expect(msgs[msgs.length - 1]!.finishReason).toBe(engineV1.FinishReason.FINISH_REASON_CANCELLED);
+    expect(await unary<engineV1.CancelResponse>((cb) => client.cancel({ requestId: 'by-id' }, cb))).toEqual({ cancelled: false });
+  });
+});
+
+describe('shard lifecycle', () => {
+  it('stops admitting (UNAVAILABLE, NOT_SERVING), finishes running requests, then resolves', async () => {
+    const shard = await startShard({ ...quiet, modelDir: TINY_MODEL });
+    await shard.ready;
+    const client = new EngineGrpcClient(shard.address, credentials.createInsecure());
+    const health = new HealthClient(shard.address, credentials.createInsecure());
+    try {
+      const running = client.generate(req({ maxTokens: 200 }));
+      const result = collect(running);
+      await new Promise<void>((res) => running.once('data', () => res()));
+      const drained = unary<engineV1.DrainResponse>((cb) => client.drain({ wait: true }, cb));
+      await waitFor(async () => (await healthCheck(health, '')) === 'NOT_SERVING');
+      const refused = (await collect(client.generate(req({}))).catch((e: unknown) => e)) as ServiceError;
+      expect(refused.code).toBe(status.UNAVAILABLE);
+      expect(refused.details).toContain('draining');
+      const msgs = await result;
+      expect(msgs[msgs.length - 1]!.finishReason).toBe(engineV1.FinishReason.FINISH_REASON_LENGTH);
+      expect(msgs.flatMap((m) => m.tokenIds)).toHaveLength(200);
+      expect(await drained).toEqual({ running: 0 });
+    } finally {
+      client.close();
+      health.close();
+      await shard.close();
+    }
+  });
+
+  it('stays NOT_SERVING and refuses work when the model fails to load', async () => {
+    const shard = await startShard({ ...quiet, modelDir: '/nonexistent/model', logger: createLogger({ component: 'shard', write: () => {} }) });
+    await expect(shard.ready).rejects.toThrow();
+    const client = new EngineGrpcClient(shard.address, credentials.createInsecure());
+    const health = new HealthClient(shard.address, credentials.createInsecure());
+    try {
+      expect(await healthCheck(health, '')).toBe('NOT_SERVING');
+      const err = (await collect(client.generate(req({}))).catch((e: unknown) => e)) as ServiceError;
+      expect(err.code).toBe(status.UNAVAILABLE);
+      expect(err.details).toContain('model failed to load');
+    } finally {
+      client.close();
+      health.close();
+      await shard.close();
+    }
+  });
+
+  it('rejects bad configuration naming each variable', async () => {
+    await expect(startShard({ env: { TANDEM_MODEL_DIR: TINY_MODEL, TANDEM_RANK: '1', TANDEM_ENGINE_PORT: 'x' } })).rejects.toMatchObject({
+      issues: [expect.stringContaining('TANDEM_RANK:'), expect.stringContaining('TANDEM_ENGINE_PORT:')],
+    });
+  });
+});

@@ -1,0 +1,103 @@
+// startShard: binds the engine gRPC server (health NOT_SERVING), loads the model, then reports
+// SERVING. drain() stops admitting (health NOT_SERVING, new Generate → UNAVAILABLE) and waits for
+// running requests; close() shuts the server and frees the engine.
+import { basename, resolve } from 'node:path';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Engine, type FinishReason } from '@tandem/engine';
+import { addReflection, createLogger, HealthReporter, loadConfig, type ConfigOverrides, type Logger } from '@tandem/kit';
+import { EngineService as EngineServiceDefinition, PROTO_FILES, PROTO_INCLUDE_DIR, SERVICE_NAMES } from '@tandem/proto';
+import { SHARD_CONFIG, type ShardConfig } from './config.js';
+import { EngineService } from './engine-service.js';
+
+export interface StartShardOptions extends ConfigOverrides<typeof SHARD_CONFIG> {
+  /** Environment to read unset fields from; default process.env. */
+  readonly env?: Record<string, string | undefined>;
+  readonly logger?: Logger;
+  /** Called once per Generate that reached the engine, with how it ended. */
+  readonly onRequestEnd?: (requestId: string, finish: FinishReason) => void;
+}
+
+export interface Shard {
+  readonly config: ShardConfig;
+  /** host:port the server listens on (port resolved when 0 was asked). */
+  readonly address: string;
+  readonly port: number;
+  /** Resolves once the model is loaded and health says SERVING; rejects when loading fails. */
+  readonly ready: Promise<void>;
+  readonly health: HealthReporter;
+  /** Stops admitting and resolves when every running request has finished. */
+  drain(): Promise<void>;
+  /** Immediate stop: cancels running requests, closes the server and frees the engine. Idempotent. */
+  close(): Promise<void>;
+}
+
+export async function startShard(options: StartShardOptions = {}): Promise<Shard> {
+  const { env, logger: givenLogger, onRequestEnd, ...overrides } = options;
+  const config = loadConfig(SHARD_CONFIG, { env, overrides });
+  const modelDir = resolve(config.modelDir);
+  const modelName = config.modelName ?? basename(modelDir);
+  const logger = (givenLogger ?? createLogger({ component: 'shard', level: config.logLevel })).child({ model: modelName, rank: config.rank });
+
+  const health = new HealthReporter([SERVICE_NAMES.engine]);
+  const service = new EngineService({ modelName, rank: config.rank, worldSize: config.worldSize, backend: config.backend, logger, onRequestEnd });
+  const server = new Server();
+  server.addService(EngineServiceDefinition, service.handlers(() => health.set('NOT_SERVING')));
+  health.addToServer(server);
+  addReflection(server, PROTO_INCLUDE_DIR, [PROTO_FILES.engine]);
+
+  const bindAddr = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  const port = await new Promise<number>((res, rej) =>
+    server.bindAsync(bindAddr, ServerCredentials.createInsecure(), (err, p) => (err ? rej(err) : res(p))),
+  );
+  const address = `${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+  logger.info('listening; loading model', { address, modelDir });
+
+  let engine: Engine | undefined;
+  let closed = false;
+  const t0 = Date.now();
+  const ready = Engine.load({
+    modelDir,
+    threads: config.threads,
+    kvMemoryBytes: config.kvMemoryBytes,
+    blockSize: config.blockSize,
+    maxBatchTokens: config.maxBatchTokens,
+    maxRunning: config.maxRunning,
+    maxSeqLen: config.maxSeqLen,
+  }).then(async (e) => {
+    if (closed) {
+      await e.close();
+      return;
+    }
+    engine = e;
+    service.attach(e);
+    if (!service.isDraining) health.set('SERVING');
+    logger.info('model loaded; serving', { ms: Date.now() - t0, isa: e.info.isa, vocab: e.info.vocabSize, maxSeqLen: e.info.maxSeqLen });
+  });
+  ready.catch((err: unknown) => {
+    service.loadFailed(err instanceof Error ? err.message : String(err));
+    logger.error('model load failed', { err, modelDir });
+  });
+
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    health.set('NOT_SERVING');
+    service.stop();
+    await service.whenIdle();
+    await new Promise<void>((res) => server.tryShutdown(() => res()));
+    await engine?.close();
+  };
+
+  return {
+    config,
+    address,
+    port,
+    ready,
+    health,
+    drain: () => {
+      health.set('NOT_SERVING');
+      return service.drain();
+    },
+    close,
+  };
+}
