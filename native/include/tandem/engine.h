@@ -123,22 +123,28 @@ size_t tandem_last_error(char* buf, size_t buf_len);
 /* Loads the model (memory-mapped weights) and starts the step thread. progress may be NULL. */
 tandem_status tandem_engine_create(const tandem_engine_options* options, tandem_progress_fn progress,
                                    void* progress_user, tandem_engine** out_engine);
-/* Cancels every request (each gets a CANCELLED event), stops the step thread, frees memory. */
+/* Cancels every request (each gets a CANCELLED event), stops the step thread, frees memory.
+ * Must not be called from an event callback (it is then refused and the engine is kept). */
 void tandem_engine_free(tandem_engine* engine);
 
 tandem_status tandem_engine_get_info(const tandem_engine* engine, tandem_model_info* out_info);
 tandem_status tandem_engine_get_stats(const tandem_engine* engine, tandem_engine_stats* out_stats);
 
-/* Validates and enqueues a request. On OK, callback receives its events (last one has finish).
- * On INVALID_ARGUMENT the message (tandem_last_error) names the field, e.g. "prompt[3]". */
+/* Validates and enqueues a request. On OK, callback receives its events (last one has finish,
+ * exactly one per request); the first event may arrive before this call returns.
+ * On INVALID_ARGUMENT the message (tandem_last_error) lists every bad field, e.g. "prompt[3]: ...",
+ * separated by "; ". */
 tandem_status tandem_engine_submit(tandem_engine* engine, const tandem_request_params* params,
                                    tandem_event_fn callback, void* user, uint64_t* out_request_id);
-/* Cancels a waiting or running request at once and frees its KV blocks; NOT_FOUND if finished. */
+/* Cancels a waiting or running request and frees its KV blocks before the next step starts;
+ * NOT_FOUND if it already finished. If it finishes in the step running now, its normal final
+ * event is sent instead of CANCELLED. */
 tandem_status tandem_engine_cancel(tandem_engine* engine, uint64_t request_id);
 
 /* Runs a prompt through the same scheduler, KV cache and batched forward as generation and
  * copies logits (already multiplied by logit_scale) into out: vocab floats, or
- * prompt_len x vocab when all_positions. Blocks the caller until done. */
+ * prompt_len x vocab when all_positions. Blocks the caller until done (not allowed from an
+ * event callback). */
 tandem_status tandem_engine_logits(tandem_engine* engine, const int32_t* tokens, uint32_t n_tokens,
                                    uint8_t all_positions, float* out, size_t out_len);
 

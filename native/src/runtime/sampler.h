@@ -1,0 +1,74 @@
+// Token sampling from one row of logits (already multiplied by logit_scale).
+//
+// Order (HF / vLLM): repetition penalty (HF: positive logits of seen tokens divided, negative
+// multiplied; seen = prompt + output), frequency and presence penalties (OpenAI: output tokens,
+// logit -= freq * count + presence * [count > 0]); then greedy (argmax, lowest id on ties) if
+// temperature == 0, else logits / temperature, top-k, top-p (smallest set of the most likely
+// tokens whose probability reaches p, renormalised after top-k), min-p (drop tokens below
+// min_p x the largest probability), then one draw.
+//
+// Randomness: a counter-based generator keyed by (seed, output index), so a request's tokens
+// depend only on its seed and its own logits, never on what else is in the batch or on
+// preemption (a recomputed step draws the same number).
+//
+// Logprobs: log_softmax of the model's scaled logits *before* penalties and temperature, i.e. the
+// model's own distribution (what OpenAI-style clients compare between runs). The top-n list is
+// from that same distribution, best first.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+namespace tandem {
+
+struct SamplingConfig {
+  float temperature = 0.f;
+  int32_t top_k = 0;
+  float top_p = 1.f;
+  float min_p = 0.f;
+  float repetition_penalty = 1.f;
+  float frequency_penalty = 0.f;
+  float presence_penalty = 0.f;
+  uint64_t seed = 0;
+  uint32_t top_logprobs = 0;
+};
+
+struct SampleResult {
+  int32_t token = -1;
+  float logprob = 0.f;
+  std::vector<int32_t> top_ids;
+  std::vector<float> top_logprobs;
+};
+
+// The uniform in [0, 1) that output index `index` of a request seeded `seed` draws.
+double counter_uniform(uint64_t seed, uint64_t index);
+
+// Per-request sampling state: the config and the counts of tokens seen so far.
+class Sampler {
+ public:
+  Sampler(const SamplingConfig& cfg, std::span<const int32_t> prompt);
+  const SamplingConfig& config() const { return cfg_; }
+  // Samples output token number output_index() from logits[0, vocab). `scratch` is reused.
+  SampleResult sample(const float* logits, int64_t vocab, std::vector<float>& scratch) const;
+  // Records an emitted token (penalty counts, next output index).
+  void accept(int32_t token);
+  uint64_t output_index() const { return n_out_; }
+
+ private:
+  SamplingConfig cfg_;
+  std::unordered_map<int32_t, int32_t> prompt_seen_;  // token -> 1 (presence only)
+  std::unordered_map<int32_t, int32_t> out_counts_;   // token -> times generated
+  uint64_t n_out_ = 0;
+};
+
+// Exposed for tests: applies penalties in place (logits of the whole vocab).
+void apply_penalties(float* logits, int64_t vocab, const SamplingConfig& cfg,
+                     const std::unordered_map<int32_t, int32_t>& prompt_seen,
+                     const std::unordered_map<int32_t, int32_t>& out_counts);
+
+// Exposed for tests: the post-filter distribution (probabilities over the vocab, zeros for
+// excluded tokens) for temperature > 0. Logits are after penalties.
+void filtered_probs(const float* logits, int64_t vocab, const SamplingConfig& cfg, std::vector<float>& probs);
+
+}  // namespace tandem
