@@ -10,6 +10,14 @@ const results = join(root, '.tandem', 'test-results');
 rmSync(results, { recursive: true, force: true });
 mkdirSync(results, { recursive: true });
 
+// Real kube-apiserver, etcd and helm for the operator's integration tests and the chart test:
+// built from the Go module proxy once and cached outside the repo (~/.cache/tandem/k8s); a no-op
+// when cached. A cold build takes about 30 minutes on 2 cores.
+const k8sBins = spawnSync('bash', [join(root, 'operators', 'model-operator', 'scripts', 'build-k8s-bins.sh'), 'all'], {
+  cwd: root, stdio: ['ignore', 'ignore', 'inherit'],
+});
+if (k8sBins.status !== 0) console.log('[test] building the Kubernetes test binaries failed: their tests will say why they skip');
+
 const nx = spawnSync('npx', ['nx', 'run-many', '-t', 'typecheck', 'test', '--parallel=1', '--outputStyle=stream'], {
   cwd: root, stdio: 'inherit', env: { ...process.env, NX_NO_CLOUD: 'true', NX_DAEMON: 'false', TANDEM_TEST_RESULTS: results },
 });

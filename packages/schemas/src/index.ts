@@ -3,3 +3,4 @@ export * from './sampling.js';
 export * from './engine-options.js';
 export * from './model-config.js';
 export * from './chat/index.js';
+export * from './crd/index.js';

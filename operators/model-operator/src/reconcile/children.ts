@@ -1,0 +1,186 @@
+// The non-pod children of a ModelDeployment: Services, the router (ServiceAccount, Role,
+// RoleBinding, Deployment, Service), the PodDisruptionBudget, the ServiceMonitor (only when its
+// CRD exists) and the autoscaler. Pure: the same ModelDeployment always gives the same objects.
+import { buildAutoscaler } from '@tandem/infra';
+import type { ModelDeployment } from '@tandem/schemas';
+import type { KubeObject } from './pods.js';
+import { LABEL, PORT, commonLabels, names, namespaceOf, ownedBy } from './names.js';
+
+export interface Capabilities {
+  /** monitoring.coreos.com/v1 ServiceMonitor is served. */
+  readonly serviceMonitor: boolean;
+  /** keda.sh/v1alpha1 ScaledObject is served. */
+  readonly keda: boolean;
+}
+
+function meta(md: ModelDeployment, name: string, component: string) {
+  return { name, namespace: namespaceOf(md), labels: commonLabels(md, component), ...ownedBy(md) };
+}
+
+function shardsService(md: ModelDeployment): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    // Headless, and publishing not-ready pods: ranks rendezvous before any of them is ready.
+    metadata: meta(md, names.shardsService(md.metadata.name), 'shard'),
+    spec: {
+      clusterIP: 'None',
+      publishNotReadyAddresses: true,
+      selector: { [LABEL.deployment]: md.metadata.name, [LABEL.component]: 'shard' },
+      ports: [
+        { name: 'engine', port: PORT.engine, targetPort: PORT.engine },
+        { name: 'rendezvous', port: PORT.rendezvous, targetPort: PORT.rendezvous },
+      ],
+    },
+  };
+}
+
+function engineService(md: ModelDeployment): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    // The router watches this Service's EndpointSlices: ready rank-0 pods of serving groups.
+    metadata: meta(md, names.engineService(md.metadata.name), 'shard'),
+    spec: {
+      clusterIP: 'None',
+      selector: { [LABEL.deployment]: md.metadata.name, [LABEL.podIndex]: '0', [LABEL.serving]: 'true' },
+      ports: [
+        { name: 'engine', port: PORT.engine, targetPort: PORT.engine },
+        { name: 'metrics', port: PORT.metrics, targetPort: PORT.metrics },
+      ],
+    },
+  };
+}
+
+function routerObjects(md: ModelDeployment): KubeObject[] {
+  const name = names.router(md.metadata.name);
+  const labels = commonLabels(md, 'router');
+  const env: Array<Record<string, unknown>> = [
+    { name: 'TANDEM_ROUTER_ENGINE_SERVICE', value: names.engineService(md.metadata.name) },
+    { name: 'TANDEM_ROUTER_NAMESPACE', value: namespaceOf(md) },
+    { name: 'TANDEM_MODEL_NAME', value: md.spec.model.name },
+  ];
+  const secret = md.spec.router.apiKeySecret;
+  if (secret !== undefined) {
+    env.push({ name: 'TANDEM_API_KEY', valueFrom: { secretKeyRef: { name: secret.name, key: secret.key } } });
+  }
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(md, name, 'router') },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: meta(md, name, 'router'),
+      // Least privilege: the router only discovers engine endpoints.
+      rules: [{ apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: meta(md, name, 'router'),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name, namespace: namespaceOf(md) }],
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: meta(md, name, 'router'),
+      spec: {
+        replicas: md.spec.router.replicas,
+        selector: { matchLabels: { [LABEL.deployment]: md.metadata.name, [LABEL.component]: 'router' } },
+        template: {
+          metadata: { labels },
+          spec: {
+            serviceAccountName: name,
+            enableServiceLinks: false,
+            containers: [
+              {
+                name: 'router',
+                image: md.spec.router.image ?? md.spec.image,
+                args: ['router'],
+                env,
+                ports: [
+                  { name: 'grpc', containerPort: PORT.routerGrpc },
+                  { name: 'http', containerPort: PORT.routerHttp },
+                  { name: 'metrics', containerPort: PORT.metrics },
+                ],
+                readinessProbe: { httpGet: { path: '/readyz', port: PORT.routerHttp }, periodSeconds: 5 },
+                livenessProbe: { httpGet: { path: '/healthz', port: PORT.routerHttp }, periodSeconds: 10 },
+                resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { cpu: '2', memory: '2Gi' } },
+              },
+            ],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(md, name, 'router'),
+      spec: {
+        selector: { [LABEL.deployment]: md.metadata.name, [LABEL.component]: 'router' },
+        ports: [
+          { name: 'grpc', port: PORT.routerGrpc, targetPort: PORT.routerGrpc },
+          { name: 'http', port: PORT.routerHttp, targetPort: PORT.routerHttp },
+          { name: 'metrics', port: PORT.metrics, targetPort: PORT.metrics },
+        ],
+      },
+    },
+  ];
+}
+
+function pdb(md: ModelDeployment): KubeObject {
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: meta(md, names.pdb(md.metadata.name), 'shard'),
+    spec: {
+      // Evicting any rank takes its whole group down: allow one pod (so one group) at a time.
+      maxUnavailable: 1,
+      selector: { matchLabels: { [LABEL.deployment]: md.metadata.name, [LABEL.component]: 'shard' } },
+    },
+  };
+}
+
+function serviceMonitor(md: ModelDeployment): KubeObject {
+  return {
+    apiVersion: 'monitoring.coreos.com/v1',
+    kind: 'ServiceMonitor',
+    metadata: meta(md, names.router(md.metadata.name), 'router'),
+    spec: {
+      selector: { matchLabels: { [LABEL.deployment]: md.metadata.name, [LABEL.component]: 'router' } },
+      endpoints: [{ port: 'metrics', interval: '15s' }],
+    },
+  };
+}
+
+/** What a child the operator may have created earlier is, for deletion when no longer desired. */
+export interface ChildRef {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+}
+
+export interface ChildPlan {
+  readonly apply: KubeObject[];
+  /** Optional children that must not exist (autoscaling switched off or to the other engine). */
+  readonly remove: ChildRef[];
+}
+
+export function buildChildren(md: ModelDeployment, caps: Capabilities): ChildPlan {
+  const apply: KubeObject[] = [shardsService(md), engineService(md), ...routerObjects(md), pdb(md)];
+  const remove: ChildRef[] = [];
+  const ns = namespaceOf(md);
+  const name = names.autoscaler(md.metadata.name);
+  if (caps.serviceMonitor) apply.push(serviceMonitor(md));
+  const autoscaler = buildAutoscaler(md, ownedBy(md)) as KubeObject | undefined;
+  if (autoscaler !== undefined) {
+    if (autoscaler.kind === 'ScaledObject' && !caps.keda) {
+      throw new Error(`ModelDeployment ${md.metadata.name}: spec.autoscaling.engine is keda but the ScaledObject CRD (keda.sh/v1alpha1) is not installed`);
+    }
+    apply.push(autoscaler);
+  }
+  if (autoscaler?.kind !== 'HorizontalPodAutoscaler') remove.push({ apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', namespace: ns, name });
+  if (autoscaler?.kind !== 'ScaledObject' && caps.keda) remove.push({ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', namespace: ns, name });
+  return { apply, remove };
+}

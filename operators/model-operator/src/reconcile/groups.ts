@@ -1,0 +1,117 @@
+// Observing shard groups from their pods: what phase each group is in and why. Pure.
+import type { GroupStatus } from '@tandem/schemas';
+import { ANNOTATION, GANG_GATE, LABEL } from './names.js';
+
+/** The parts of a Pod the operator reads (a subset of core/v1 Pod). */
+export interface ObservedPod {
+  metadata: {
+    name: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    creationTimestamp?: string | Date;
+    deletionTimestamp?: string | Date;
+  };
+  spec?: { schedulingGates?: Array<{ name: string }>; nodeName?: string };
+  status?: {
+    phase?: string;
+    conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
+    containerStatuses?: Array<{ name: string; restartCount: number; state?: { terminated?: { exitCode?: number; reason?: string } } }>;
+  };
+}
+
+export type GroupPhase = GroupStatus['phase'];
+
+export interface ObservedGroup {
+  readonly name: string;
+  readonly ordinal: number;
+  readonly revision: string;
+  readonly size: number;
+  readonly pods: ObservedPod[];
+  readonly readyPods: number;
+  readonly createdAt: number;
+  readonly phase: GroupPhase;
+  /** Why the group is Failed or Pending (names the rank pod). */
+  readonly message?: string;
+  /** Pending past the schedule timeout. */
+  readonly scheduleTimedOut: boolean;
+  /** Pods still carrying the gang scheduling gate. */
+  readonly gated: string[];
+  readonly drainStartedAt?: number;
+  /** Every pod already has a deletionTimestamp: the group is going away; its names are still taken. */
+  readonly terminating: boolean;
+}
+
+const time = (t: string | Date | undefined): number | undefined => (t === undefined ? undefined : new Date(t).getTime());
+
+function condition(pod: ObservedPod, type: string) {
+  return pod.status?.conditions?.find((c) => c.type === type);
+}
+
+function failureOf(pod: ObservedPod): string | undefined {
+  const name = pod.metadata.name;
+  if (pod.metadata.deletionTimestamp !== undefined) return `pod ${name} is being deleted`;
+  if (pod.status?.phase === 'Failed') return `pod ${name} failed`;
+  if (pod.status?.phase === 'Succeeded') return `pod ${name} exited`;
+  for (const c of pod.status?.containerStatuses ?? []) {
+    if (c.restartCount > 0) return `pod ${name} container ${c.name} restarted ${c.restartCount} time(s)`;
+    const t = c.state?.terminated;
+    if (t !== undefined) return `pod ${name} container ${c.name} terminated (${t.reason ?? `exit ${t.exitCode ?? '?'}`})`;
+  }
+  return undefined;
+}
+
+/** Groups pods by group label and classifies each group. `timeoutMs` is the schedule timeout. */
+export function observeGroups(pods: ObservedPod[], now: number, timeoutMs: number): ObservedGroup[] {
+  const byGroup = new Map<string, ObservedPod[]>();
+  for (const pod of pods) {
+    const g = pod.metadata.labels?.[LABEL.group];
+    if (g === undefined) continue;
+    byGroup.set(g, [...(byGroup.get(g) ?? []), pod]);
+  }
+  const groups: ObservedGroup[] = [];
+  for (const [name, members] of byGroup) {
+    members.sort((a, b) => Number(a.metadata.labels?.[LABEL.podIndex]) - Number(b.metadata.labels?.[LABEL.podIndex]));
+    const first = members[0]!;
+    const size = Number(first.metadata.annotations?.[ANNOTATION.groupSize] ?? members.length);
+    const ordinal = Number(name.slice(name.lastIndexOf('-') + 1));
+    const createdAt = Math.min(...members.map((p) => time(p.metadata.creationTimestamp) ?? now));
+    const readyPods = members.filter((p) => condition(p, 'Ready')?.status === 'True').length;
+    const gated = members.filter((p) => (p.spec?.schedulingGates ?? []).some((g) => g.name === GANG_GATE)).map((p) => p.metadata.name);
+    const draining = members.some((p) => p.metadata.labels?.[LABEL.serving] === 'false');
+    const drainStartedAt = time(members.map((p) => p.metadata.annotations?.[ANNOTATION.drainStarted]).find((x) => x !== undefined));
+    const terminating = members.every((p) => p.metadata.deletionTimestamp !== undefined);
+    const base = { name, ordinal, terminating, revision: first.metadata.labels?.[LABEL.revision] ?? '', size, pods: members, readyPods, createdAt, gated };
+    const failure = members.map(failureOf).find((m) => m !== undefined);
+    const present = new Set(members.map((p) => Number(p.metadata.labels?.[LABEL.podIndex])));
+    const missing = Array.from({ length: size }, (_, i) => i).filter((i) => !present.has(i));
+    const unscheduled = members.filter((p) => p.spec?.nodeName === undefined || p.spec.nodeName === '');
+    let phase: GroupPhase;
+    let message: string | undefined;
+    let scheduleTimedOut = false;
+    if (draining) {
+      phase = 'Draining';
+      message = 'removed from routing; deleting after the drain period';
+    } else if (failure !== undefined || missing.length > 0) {
+      phase = 'Failed';
+      message = failure ?? `rank pod index ${missing.join(', ')} missing`;
+    } else if (unscheduled.length > 0) {
+      phase = 'Pending';
+      const why = unscheduled.map((p) => condition(p, 'PodScheduled')?.message).find((m) => m !== undefined && m !== '');
+      message = `${unscheduled.length} of ${size} pods not scheduled${why === undefined ? '' : `: ${why}`}`;
+      scheduleTimedOut = now - createdAt >= timeoutMs;
+    } else if (readyPods < size) {
+      phase = 'Starting';
+      message = `${readyPods} of ${size} pods ready`;
+    } else {
+      phase = 'Ready';
+    }
+    groups.push({ ...base, phase, message, scheduleTimedOut, drainStartedAt });
+  }
+  return groups.sort((a, b) => a.ordinal - b.ordinal);
+}
+
+export function groupStatus(g: ObservedGroup): GroupStatus {
+  const s: GroupStatus = { name: g.name, phase: g.phase, revision: g.revision, readyPods: g.readyPods, pods: g.size };
+  if (g.message !== undefined) s.message = g.message;
+  return s;
+}

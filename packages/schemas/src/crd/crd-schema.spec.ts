@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { fixOpenApiForCrd, structuralErrors, zodToCrdSchema } from './crd-schema.js';
+import { modelDeploymentCrd, modelDeploymentOpenApiSchema } from './model-deployment-crd.js';
+import { ModelDeploymentSpecSchema } from './model-deployment.js';
+
+type Node = Record<string, any>;
+
+describe('ModelDeployment CRD schema', () => {
+  const schema = modelDeploymentOpenApiSchema() as Node;
+  const spec = schema.properties.spec as Node;
+
+  it('is structural', () => {
+    expect(structuralErrors(schema)).toEqual([]);
+  });
+
+  it('carries defaults and descriptions the apiserver applies', () => {
+    expect(spec.properties.parallelism.default).toEqual({ tensor: 1, gpusPerPod: 1 });
+    expect(spec.properties.parallelism.properties.tensor).toMatchObject({ type: 'integer', default: 1, minimum: 1 });
+    expect(spec.properties.replicas).toMatchObject({ type: 'integer', default: 1, minimum: 0 });
+    expect(spec.properties.engine.properties.backend).toMatchObject({ default: 'cuda', enum: ['cpu', 'cuda'] });
+    expect(spec.properties.parallelism.properties.tensor.description).toMatch(/ranks per replica/);
+    expect(spec.required).toEqual(['model']);
+  });
+
+  it('drops the ±2^53 bounds z.int() adds, keeps real ones', () => {
+    expect(JSON.stringify(schema)).not.toContain('9007199254740991');
+  });
+
+  it('writes quantities as int-or-string without a typed anyOf', () => {
+    const cpu = spec.properties.resources.properties.cpu as Node;
+    expect(cpu['x-kubernetes-int-or-string']).toBe(true);
+    expect(cpu.anyOf).toBeUndefined();
+    expect(cpu.type).toBeUndefined();
+  });
+
+  it('carries CEL rules for cross-field checks', () => {
+    const rules = spec.properties.model.properties.source['x-kubernetes-validations'];
+    expect(rules[0].message).toBe('exactly one of pvc, hostPath, uri must be set');
+    expect(spec.properties.parallelism['x-kubernetes-validations'][0].rule).toContain('gpusPerPod');
+  });
+
+  it('declares scale + status subresources, short name and printer columns', () => {
+    const crd = modelDeploymentCrd() as Node;
+    const v = crd.spec.versions[0];
+    expect(crd.spec.names.shortNames).toEqual(['tmd']);
+    expect(v.subresources.scale).toEqual({
+      specReplicasPath: '.spec.replicas',
+      statusReplicasPath: '.status.replicas',
+      labelSelectorPath: '.status.selector',
+    });
+    expect(v.subresources.status).toEqual({});
+    expect(v.additionalPrinterColumns.map((c: Node) => c.name.toUpperCase())).toEqual(['READY', 'REPLICAS', 'TP', 'MODEL', 'ENDPOINT', 'AGE']);
+  });
+});
+
+describe('structuralErrors', () => {
+  it('flags a node without type, and properties beside additionalProperties', () => {
+    expect(structuralErrors({ type: 'object', properties: { a: {} } })).toEqual(['a: type must be specified']);
+    expect(structuralErrors({ type: 'object', properties: {}, additionalProperties: { type: 'string' } })).toEqual([
+      '(root): properties and additionalProperties are mutually exclusive',
+    ]);
+  });
+  it('flags a typed anyOf (what int-or-string must not be)', () => {
+    const raw = z.toJSONSchema(z.union([z.string(), z.number()]), { target: 'openapi-3.0' }) as Node;
+    expect(structuralErrors(fixOpenApiForCrd(raw)).length).toBeGreaterThan(0);
+  });
+  it('turns a loose object into preserve-unknown-fields', () => {
+    expect(zodToCrdSchema(z.looseObject({}))).toEqual({ type: 'object', 'x-kubernetes-preserve-unknown-fields': true });
+  });
+});
+
+describe('ModelDeploymentSpecSchema', () => {
+  it('applies every default from a minimal spec', () => {
+    const s = ModelDeploymentSpecSchema.parse({ model: { name: 'm', source: { hostPath: { path: '/m' } } } });
+    expect(s.parallelism).toEqual({ tensor: 1, gpusPerPod: 1 });
+    expect(s.replicas).toBe(1);
+    expect(s.engine).toMatchObject({ backend: 'cuda', dtype: 'bf16', maxBatchTokens: 8192, kvMemoryFraction: 0.9, prefixCaching: true });
+    expect(s.scheduling).toMatchObject({ scheduleTimeoutSeconds: 600, drainSeconds: 30 });
+    expect(s.router).toEqual({ replicas: 2 });
+    expect(s.resources).toEqual({ cpu: '4', memory: '32Gi' });
+  });
+  it('reports every bad field with its path', () => {
+    const r = ModelDeploymentSpecSchema.safeParse({
+      model: { name: '', source: { hostPath: { path: '/a' }, uri: 'hf://x/y' } },
+      parallelism: { tensor: 3, gpusPerPod: 2 },
+      replicas: -1,
+    });
+    expect(r.success).toBe(false);
+    const paths = r.error!.issues.map((i) => i.path.join('.'));
+    expect(paths).toEqual(expect.arrayContaining(['model.name', 'model.source', 'parallelism.tensor', 'replicas']));
+  });
+});

@@ -1,0 +1,4 @@
+export * from './model-deployment.js';
+export * from './crd-schema.js';
+export * from './model-deployment-crd.js';
+export * from './operator-values.js';
