@@ -21,6 +21,26 @@ export interface EngineOptions {
   maxSeqLen?: number;
   /** Called on the JS thread while loading. */
   onProgress?: (fraction: number, stage: string) => void;
+  /** Tensor parallelism: this process is rank 0 of a group of worldSize (default 0/1 = off). */
+  rank?: number;
+  worldSize?: number;
+  /** host:port where rank 0 listens for the other ranks (required when worldSize > 1). */
+  leaderAddr?: string;
+  /** Every rank must join within this; default 60000. */
+  rendezvousTimeoutMs?: number;
+  /** A collective, or a silent rank 0 seen from a follower, fails after this; default 5000. */
+  collectiveTimeoutMs?: number;
+}
+
+/** A follower rank (1..worldSize-1) of a tensor-parallel group. */
+export interface FollowerOptions {
+  modelDir: string;
+  threads?: number;
+  rank: number;
+  worldSize: number;
+  leaderAddr: string;
+  rendezvousTimeoutMs?: number;
+  collectiveTimeoutMs?: number;
 }
 
 export interface ModelInfo {
@@ -31,6 +51,8 @@ export interface ModelInfo {
   weightDtype: WeightDType; blockSize: number; maxBatchTokens: number; maxRunning: number;
   maxSeqLen: number; threads: number; slidingBlocksTotal: number; fullBlocksTotal: number;
   weightBytes: number; kvBytes: number; isa: string;
+  /** Tensor parallelism: this rank and the group size (1 without). weightBytes/kvBytes are per rank. */
+  tpRank: number; tpWorldSize: number;
 }
 
 export interface SamplingParams {
@@ -74,10 +96,17 @@ export interface EngineStats {
   slidingBlocksUsed: number; slidingBlocksTotal: number;
   fullBlocksUsed: number; fullBlocksTotal: number;
   steps: number; preemptions: number; promptTokensTotal: number; generatedTokensTotal: number;
+  /** Rank 0's collectives so far (0 without tensor parallelism): calls, payload bytes, seconds. */
+  collectiveOps: number; collectiveBytes: number; collectiveSeconds: number;
+  /**
+   * True once the tensor-parallel group failed (a rank died or stalled; noticed within about a
+   * second even when idle). Every request then fails with UNAVAILABLE: report NOT_SERVING and exit.
+   */
+  tpGroupFailed: boolean;
 }
 
 export type EngineErrorCode = 'INVALID_ARGUMENT' | 'NOT_FOUND' | 'IO_ERROR' | 'MODEL_FORMAT' | 'RESOURCE_EXHAUSTED'
-  | 'CANCELLED' | 'INTERNAL' | 'UNSUPPORTED';
+  | 'CANCELLED' | 'INTERNAL' | 'UNSUPPORTED' | 'UNAVAILABLE';
 
 /**
  * Error thrown by the binding; code mirrors tandem_status. The message starts with the field
@@ -120,3 +149,10 @@ export declare class Engine {
 
 /** The ISA the CPU kernels dispatch to on this machine. */
 export declare function activeIsa(): string;
+
+/**
+ * Runs a follower rank of a tensor-parallel group (loads its weight slices, joins rank 0, runs the
+ * steps rank 0 broadcasts). Resolves when rank 0's engine closes; rejects with EngineError
+ * (UNAVAILABLE) when the group fails, or INVALID_ARGUMENT naming a bad field.
+ */
+export declare function runFollower(options: FollowerOptions): Promise<void>;

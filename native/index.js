@@ -154,7 +154,34 @@ function loadOptions(options) {
     maxBatchTokens: integer(options.maxBatchTokens, 'maxBatchTokens', 0, U32_MAX, 0),
     maxRunning: integer(options.maxRunning, 'maxRunning', 0, U32_MAX, 0),
     maxSeqLen: integer(options.maxSeqLen, 'maxSeqLen', 0, U32_MAX, 0),
+    ...tpOptions(options),
   };
+}
+
+/** Tensor-parallel fields (all 0 / '' = off); range checks stay in the C API. */
+function tpOptions(options) {
+  if (options.leaderAddr !== undefined && typeof options.leaderAddr !== 'string') {
+    throw new TypeError(`leaderAddr: must be a string (host:port), got ${typeof options.leaderAddr}`);
+  }
+  return {
+    rank: integer(options.rank, 'rank', 0, U32_MAX, 0),
+    worldSize: integer(options.worldSize, 'worldSize', 0, U32_MAX, 0),
+    leaderAddr: options.leaderAddr ?? '',
+    rendezvousTimeoutMs: integer(options.rendezvousTimeoutMs, 'rendezvousTimeoutMs', 0, U32_MAX, 0),
+    collectiveTimeoutMs: integer(options.collectiveTimeoutMs, 'collectiveTimeoutMs', 0, U32_MAX, 0),
+  };
+}
+
+/**
+ * Runs follower rank `options.rank` (>= 1) of a tensor-parallel group until rank 0's engine
+ * closes (resolves) or the group fails (rejects with EngineError, code UNAVAILABLE).
+ */
+export async function runFollower(options) {
+  if (options === null || typeof options !== 'object') throw new TypeError('options: must be an object');
+  if (typeof options.modelDir !== 'string' || options.modelDir === '') {
+    throw new TypeError('modelDir: must be a non-empty string (an HF model folder)');
+  }
+  return native().runFollower({ modelDir: options.modelDir, threads: integer(options.threads, 'threads', 0, U32_MAX, 0), ...tpOptions(options) });
 }
 
 /**

@@ -20,6 +20,7 @@ const char* status_name(tandem_status status) {
     case TANDEM_STATUS_CANCELLED: return "CANCELLED";
     case TANDEM_STATUS_INTERNAL: return "INTERNAL";
     case TANDEM_STATUS_UNSUPPORTED: return "UNSUPPORTED";
+    case TANDEM_STATUS_UNAVAILABLE: return "UNAVAILABLE";
   }
   return "INTERNAL";
 }
@@ -148,6 +149,7 @@ static Napi::Object module_init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeEngine", ctor);
   exports.Set("init", Napi::Function::New(env, init, "init"));
   exports.Set("load", Napi::Function::New(env, load_engine, "load"));
+  exports.Set("runFollower", Napi::Function::New(env, run_follower, "runFollower"));
   exports.Set("activeIsa", Napi::Function::New(env, active_isa, "activeIsa"));
   exports.Set("apiVersion", Napi::Number::New(env, TANDEM_API_VERSION));
   return exports;

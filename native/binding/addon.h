@@ -47,5 +47,7 @@ bool get_bool(Napi::Object obj, const char* field, uint8_t* out);
 
 Napi::Function native_engine_class(Napi::Env env);
 Napi::Value load_engine(const Napi::CallbackInfo& info);
+// runFollower(options) -> Promise<void>: tandem_engine_run_follower off the JS thread.
+Napi::Value run_follower(const Napi::CallbackInfo& info);
 
 }  // namespace tandem_binding

@@ -81,14 +81,16 @@ void on_progress_closed(napi_env env, void* data, void* /*hint*/) {
 
 class LoadWorker : public Napi::AsyncWorker {
  public:
-  LoadWorker(Napi::Env env, LoadResult* result, std::string model_dir, tandem_engine_options options,
-             napi_threadsafe_function progress)
+  LoadWorker(Napi::Env env, LoadResult* result, std::string model_dir, std::string leader_addr,
+             tandem_engine_options options, napi_threadsafe_function progress)
       : Napi::AsyncWorker(env, "tandem.load"),
         result_(result),
         model_dir_(std::move(model_dir)),
+        leader_addr_(std::move(leader_addr)),
         options_(options),
         progress_(progress) {
     options_.model_dir = model_dir_.c_str();
+    options_.leader_addr = leader_addr_.empty() ? nullptr : leader_addr_.c_str();
   }
 
   void Execute() override {
@@ -107,7 +109,7 @@ class LoadWorker : public Napi::AsyncWorker {
 
  private:
   LoadResult* result_;
-  std::string model_dir_;
+  std::string model_dir_, leader_addr_;
   tandem_engine_options options_;
   napi_threadsafe_function progress_;
   tandem_engine* engine_ = nullptr;
@@ -138,10 +140,87 @@ bool get_u64(Napi::Object obj, const char* field, uint64_t* out) {
   return false;
 }
 
+// Blocks in tandem_engine_run_follower until rank 0 shuts the group down or it fails.
+class FollowerWorker : public Napi::AsyncWorker {
+ public:
+  FollowerWorker(Napi::Env env, std::string model_dir, std::string leader_addr, tandem_engine_options options)
+      : Napi::AsyncWorker(env, "tandem.follower"),
+        deferred_(env),
+        model_dir_(std::move(model_dir)),
+        leader_addr_(std::move(leader_addr)),
+        options_(options) {
+    options_.model_dir = model_dir_.c_str();
+    options_.leader_addr = leader_addr_.c_str();
+  }
+  napi_value promise() const { return deferred_.promise(); }
+
+  void Execute() override {
+    status_ = tandem_engine_run_follower(&options_, nullptr, nullptr);
+    if (status_ != TANDEM_STATUS_OK) message_ = last_error_message();
+  }
+
+  void OnOK() override {
+    napi_env env = Env();
+    if (status_ != TANDEM_STATUS_OK) {
+      deferred_.reject(env, engine_error_value(env, status_, message_));
+      return;
+    }
+    napi_value undefined;
+    if (napi_get_undefined(env, &undefined) == napi_ok) deferred_.resolve(env, undefined);
+  }
+
+ private:
+  raw::Deferred deferred_;
+  std::string model_dir_, leader_addr_;
+  tandem_engine_options options_;
+  tandem_status status_ = TANDEM_STATUS_OK;
+  std::string message_;
+};
+
+// The tensor-parallel fields: rank, worldSize, leaderAddr, rendezvousTimeoutMs, collectiveTimeoutMs.
+bool get_tp_options(Napi::Object o, tandem_engine_options* opts, std::string* leader_addr) {
+  Napi::Env env = o.Env();
+  if (!get_u32(o, "rank", &opts->rank) || !get_u32(o, "worldSize", &opts->world_size) ||
+      !get_u32(o, "rendezvousTimeoutMs", &opts->rendezvous_timeout_ms) ||
+      !get_u32(o, "collectiveTimeoutMs", &opts->collective_timeout_ms))
+    return false;
+  Napi::Value addr = o.Get("leaderAddr");
+  if (env.IsExceptionPending()) return false;
+  if (addr.IsString()) *leader_addr = addr.As<Napi::String>().Utf8Value();
+  else if (!addr.IsUndefined() && !addr.IsNull()) {
+    throw_type_error(env, "leaderAddr must be a string");
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
-// options: { modelDir, threads, blockSize, kvMemoryBytes, maxBatchTokens, maxRunning, maxSeqLen },
-// all present (index.js fills the defaults with 0 = "engine default").
+Napi::Value run_follower(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    throw_type_error(env, "runFollower(options): options must be an object");
+    return env.Undefined();
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  Napi::Value dir = o.Get("modelDir");
+  if (env.IsExceptionPending()) return env.Undefined();
+  if (!dir.IsString()) {
+    throw_type_error(env, "modelDir must be a string");
+    return env.Undefined();
+  }
+  tandem_engine_options opts{};
+  std::string leader_addr;
+  if (!get_u32(o, "threads", &opts.threads) || !get_tp_options(o, &opts, &leader_addr)) return env.Undefined();
+  auto* worker = new FollowerWorker(env, dir.As<Napi::String>().Utf8Value(), leader_addr, opts);
+  napi_value promise = worker->promise();
+  worker->Queue();
+  return Napi::Value(env, promise);
+}
+
+// options: { modelDir, threads, blockSize, kvMemoryBytes, maxBatchTokens, maxRunning, maxSeqLen,
+// rank, worldSize, leaderAddr, rendezvousTimeoutMs, collectiveTimeoutMs }, all present
+// (index.js fills the defaults with 0 = "engine default").
 Napi::Value load_engine(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
@@ -160,7 +239,8 @@ Napi::Value load_engine(const Napi::CallbackInfo& info) {
             get_u64(o, "kvMemoryBytes", &opts.kv_memory_bytes) &&
             get_u32(o, "maxBatchTokens", &opts.max_batch_tokens) && get_u32(o, "maxRunning", &opts.max_running) &&
             get_u32(o, "maxSeqLen", &opts.max_seq_len);
-  if (!ok) return env.Undefined();
+  std::string leader_addr;
+  if (!ok || !get_tp_options(o, &opts, &leader_addr)) return env.Undefined();
 
   if (info.Length() >= 2 && !info[1].IsFunction() && !info[1].IsUndefined() && !info[1].IsNull()) {
     throw_type_error(env, "onProgress must be a function");
@@ -179,7 +259,7 @@ Napi::Value load_engine(const Napi::CallbackInfo& info) {
     }
     result->progress_open = true;
   }
-  auto* worker = new LoadWorker(env, result, dir.As<Napi::String>().Utf8Value(), opts, progress);
+  auto* worker = new LoadWorker(env, result, dir.As<Napi::String>().Utf8Value(), leader_addr, opts, progress);
   worker->Queue();
   return Napi::Value(env, promise);
 }

@@ -233,6 +233,8 @@ Napi::Value NativeEngine::info(const Napi::CallbackInfo& info) {
   num("fullBlocksTotal", m.full_blocks_total);
   num("weightBytes", static_cast<double>(m.weight_bytes));
   num("kvBytes", static_cast<double>(m.kv_bytes));
+  num("tpRank", m.tp_rank);
+  num("tpWorldSize", m.tp_world_size);
   return o;
 }
 
@@ -258,6 +260,10 @@ Napi::Value NativeEngine::stats(const Napi::CallbackInfo& info) {
   num("preemptions", static_cast<double>(s.preemptions));
   num("promptTokensTotal", static_cast<double>(s.prompt_tokens_total));
   num("generatedTokensTotal", static_cast<double>(s.generated_tokens_total));
+  num("collectiveOps", static_cast<double>(s.collective_ops));
+  num("collectiveBytes", static_cast<double>(s.collective_bytes));
+  num("collectiveSeconds", static_cast<double>(s.collective_nanos) * 1e-9);
+  o.Set("tpGroupFailed", Napi::Boolean::New(env, s.tp_group_failed != 0));
   return o;
 }
 

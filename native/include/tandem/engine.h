@@ -27,7 +27,8 @@ typedef enum tandem_status {
   TANDEM_STATUS_RESOURCE_EXHAUSTED = 5, /* the request can never fit (e.g. longer than the KV pools) */
   TANDEM_STATUS_CANCELLED = 6,
   TANDEM_STATUS_INTERNAL = 7,
-  TANDEM_STATUS_UNSUPPORTED = 8
+  TANDEM_STATUS_UNSUPPORTED = 8,
+  TANDEM_STATUS_UNAVAILABLE = 9         /* the tensor-parallel group failed (a rank died, stalled or disagreed) */
 } tandem_status;
 
 typedef struct tandem_engine tandem_engine;
@@ -40,6 +41,14 @@ typedef struct tandem_engine_options {
   uint32_t max_batch_tokens;  /* tokens computed per step (prefill chunks + decodes); 0 = 512 */
   uint32_t max_running;       /* sequences running at once; 0 = 64 */
   uint32_t max_seq_len;       /* prompt + output limit; 0 = config max_position_embeddings */
+  /* Tensor parallelism (appended; all zero = off). A group is world_size processes: rank 0 calls
+   * tandem_engine_create and serves requests, ranks 1..world_size-1 call
+   * tandem_engine_run_follower. rank 0 listens on leader_addr's port. */
+  uint32_t rank;                  /* 0..world_size-1 */
+  uint32_t world_size;            /* 0 or 1 = no tensor parallelism */
+  const char* leader_addr;        /* host:port of rank 0's rendezvous; required when world_size > 1 */
+  uint32_t rendezvous_timeout_ms; /* every rank must join within this; 0 = 60000 */
+  uint32_t collective_timeout_ms; /* a collective (or a silent rank 0) fails after this; 0 = 5000 */
 } tandem_engine_options;
 
 /* stage is a short static string ("config", "weights", "kv"); fraction in [0, 1]. */
@@ -61,7 +70,8 @@ typedef struct tandem_model_info {
   tandem_dtype weight_dtype;
   uint32_t block_size, max_batch_tokens, max_running, max_seq_len, threads;
   uint32_t sliding_blocks_total, full_blocks_total;
-  uint64_t weight_bytes, kv_bytes;
+  uint64_t weight_bytes, kv_bytes;  /* this rank's share when tensor-parallel */
+  uint32_t tp_rank, tp_world_size;  /* appended; world size 1 without tensor parallelism */
 } tandem_model_info;
 
 typedef struct tandem_sampling_params {
@@ -115,6 +125,12 @@ typedef struct tandem_engine_stats {
   uint32_t sliding_blocks_used, sliding_blocks_total;
   uint32_t full_blocks_used, full_blocks_total;
   uint64_t steps, preemptions, prompt_tokens_total, generated_tokens_total;
+  /* appended: rank 0's collectives (all zero without tensor parallelism) */
+  uint64_t collective_ops, collective_bytes, collective_nanos;
+  /* 1 once the tensor-parallel group failed (a rank died or stalled; noticed within about a
+   * second even when idle): every request now fails with UNAVAILABLE, so a server should report
+   * NOT_SERVING and exit. */
+  uint32_t tp_group_failed;
 } tandem_engine_stats;
 
 /* Copies the last error of a failed call on this thread into buf (NUL-terminated). */
@@ -147,6 +163,13 @@ tandem_status tandem_engine_cancel(tandem_engine* engine, uint64_t request_id);
  * event callback). */
 tandem_status tandem_engine_logits(tandem_engine* engine, const int32_t* tokens, uint32_t n_tokens,
                                    uint8_t all_positions, float* out, size_t out_len);
+
+/* Tensor parallelism: runs follower rank options->rank (>= 1) of a group: loads this rank's weight
+ * slices, joins rank 0 at options->leader_addr, then executes the steps rank 0 broadcasts. Blocks
+ * until rank 0's engine is freed (OK) or the group fails: UNAVAILABLE when rank 0 or another rank
+ * died, stalled past collective_timeout_ms or refused the handshake (the message says which). */
+tandem_status tandem_engine_run_follower(const tandem_engine_options* options, tandem_progress_fn progress,
+                                         void* progress_user);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "model/cohere2.h"
+#include "dist/comm.h"
 #include "model/cohere2_weights.h"
 #include "util/status.h"
 #include "util/thread_pool.h"
@@ -23,12 +24,12 @@ void run_parallel(ThreadPool* pool, int64_t n, int64_t min_chunk, const std::fun
   else fn(0, n);
 }
 
-void check_pool(const KvPoolView& p, const char* which, int64_t layers, const ModelConfig& c) {
+void check_pool(const KvPoolView& p, const char* which, int64_t layers, const ModelConfig& c, int64_t nkv) {
   if (layers == 0) return;
   const std::string w = std::string(which) + " pool";
   if (!p.base) bad_arg(w + ": base is null");
   if (p.num_layers != layers) bad_arg(w + ": num_layers " + std::to_string(p.num_layers) + ", model has " + std::to_string(layers));
-  if (p.num_kv_heads != c.num_kv_heads) bad_arg(w + ": num_kv_heads " + std::to_string(p.num_kv_heads) + ", model has " + std::to_string(c.num_kv_heads));
+  if (p.num_kv_heads != nkv) bad_arg(w + ": num_kv_heads " + std::to_string(p.num_kv_heads) + ", model (this rank) has " + std::to_string(nkv));
   if (p.head_dim != c.head_dim) bad_arg(w + ": head_dim " + std::to_string(p.head_dim) + ", model has " + std::to_string(c.head_dim));
   if (p.block_size <= 0) bad_arg(w + ": block_size must be positive");
 }
@@ -41,10 +42,10 @@ void check_blocks(std::span<const int32_t> blocks, const KvPoolView& p, const st
 }
 
 void check_batch(std::span<const SeqChunk> batch, const KvPoolView& sliding, const KvPoolView& full,
-                 const ModelConfig& c) {
+                 const ModelConfig& c, int64_t nkv) {
   if (batch.empty()) bad_arg("batch: empty");
-  check_pool(sliding, "sliding", c.num_sliding_layers, c);
-  check_pool(full, "full", c.num_full_layers, c);
+  check_pool(sliding, "sliding", c.num_sliding_layers, c, nkv);
+  check_pool(full, "full", c.num_full_layers, c, nkv);
   for (size_t i = 0; i < batch.size(); i++) {
     const SeqChunk& s = batch[i];
     const std::string f = "batch[" + std::to_string(i) + "]";
@@ -92,8 +93,8 @@ struct PagedKv {
 // Attention per (chunk, query head): each unit is independent, so units are split over threads.
 // Bound: memory (every cached key/value row is read once per query).
 void attend(std::span<const SeqChunk> batch, const std::vector<int64_t>& row0, const std::vector<PagedKv>& seq_kv,
-            const ModelConfig& c, bool is_sliding, const float* q, float* att, ThreadPool* pool) {
-  const int64_t d = c.head_dim, nh = c.num_heads, qd = nh * d, n_rep = nh / c.num_kv_heads;
+            const ModelConfig& c, const TpDims& td, bool is_sliding, const float* q, float* att, ThreadPool* pool) {
+  const int64_t d = c.head_dim, nh = td.num_heads, qd = nh * d, n_rep = nh / td.num_kv_heads;
   const float attn_scale = float(1.0 / std::sqrt(double(d)));
   run_parallel(pool, int64_t(batch.size()) * nh, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> scores;
@@ -123,9 +124,9 @@ void attend(std::span<const SeqChunk> batch, const std::vector<int64_t>& row0, c
 struct Scratch {
   int64_t T;
   std::vector<float> x, a, q, k, v, att, o, gate, up, mlp;
-  explicit Scratch(const ModelConfig& c, int64_t t) : T(t) {
-    const size_t H = size_t(c.hidden_size), qd = size_t(c.num_heads * c.head_dim),
-                 kd = size_t(c.num_kv_heads * c.head_dim), I = size_t(c.intermediate_size), n = size_t(t);
+  explicit Scratch(const ModelConfig& c, const TpDims& td, int64_t t) : T(t) {
+    const size_t H = size_t(c.hidden_size), qd = size_t(td.num_heads * c.head_dim),
+                 kd = size_t(td.num_kv_heads * c.head_dim), I = size_t(td.intermediate), n = size_t(t);
     x.resize(n * H), a.resize(n * H), o.resize(n * H), mlp.resize(n * H);
     q.resize(n * qd), att.resize(n * qd), k.resize(n * kd), v.resize(n * kd);
     gate.resize(n * I), up.resize(n * I);
@@ -138,19 +139,29 @@ void Cohere2Model::forward(std::span<const SeqChunk> batch, const KvPoolView& sl
                            ThreadPool* pool, std::vector<float>& logits) {
   const ModelConfig& c = config_;
   const Weights& W = *weights_;
-  check_batch(batch, sliding, full, c);
+  const TpDims& td = dims_;
+  const bool split = shard_.world > 1;
+  if (split && !comm_) throw Error(TANDEM_STATUS_INTERNAL, "forward: tensor-parallel model has no communicator");
+  check_batch(batch, sliding, full, c, td.num_kv_heads);
 
-  const int64_t H = c.hidden_size, d = c.head_dim, nh = c.num_heads, nkv = c.num_kv_heads;
-  const int64_t qd = nh * d, kd = nkv * d, I = c.intermediate_size;
+  const int64_t H = c.hidden_size, d = c.head_dim, nh = td.num_heads, nkv = td.num_kv_heads;
+  const int64_t qd = nh * d, kd = nkv * d, I = td.intermediate;
   std::vector<int64_t> row0(batch.size() + 1, 0);  // first flattened row of each chunk
   for (size_t i = 0; i < batch.size(); i++) row0[i + 1] = row0[i] + int64_t(batch[i].tokens.size());
   const int64_t T = row0.back();
-  Scratch s(c, T);
+  Scratch s(c, td, T);
 
-  // Embedding lookup, no scaling (§4.1).
+  // Embedding lookup, no scaling (§4.1). Sharded: rows of this rank's vocabulary, zeros elsewhere,
+  // then a sum over ranks (exact: one non-zero term per row).
   for (size_t ci = 0; ci < batch.size(); ci++)
-    for (size_t j = 0; j < batch[ci].tokens.size(); j++)
-      ops::weight_row_to_f32(W.embed, batch[ci].tokens[j], s.x.data() + (row0[ci] + int64_t(j)) * H);
+    for (size_t j = 0; j < batch[ci].tokens.size(); j++) {
+      float* row = s.x.data() + (row0[ci] + int64_t(j)) * H;
+      const int64_t tok = batch[ci].tokens[j];
+      if (!split) ops::weight_row_to_f32(W.embed, tok, row);
+      else if (tok >= td.vocab_lo && tok < td.vocab_hi) ops::weight_row_to_f32(W.embed, tok - td.vocab_lo, row);
+      else std::fill_n(row, H, 0.f);
+    }
+  if (split) comm_->all_reduce_sum(s.x.data(), size_t(T * H));
 
   for (int64_t l = 0; l < c.num_layers; l++) {
     const LayerWeights& L = W.layers[size_t(l)];
@@ -185,14 +196,21 @@ void Cohere2Model::forward(std::span<const SeqChunk> batch, const KvPoolView& sl
       }
     }
 
-    attend(batch, row0, seq_kv, c, is_sliding, s.q.data(), s.att.data(), pool);
+    attend(batch, row0, seq_kv, c, td, is_sliding, s.q.data(), s.att.data(), pool);
 
     ops::matmul(s.att.data(), T, L.o, s.o.data(), pool);
     ops::silu_mul(s.gate.data(), s.up.data(), T * I);
     ops::matmul(s.gate.data(), T, L.down, s.mlp.data(), pool);
-    // h' = (h + attn) + mlp, the order transformers uses.
-    ops::add(s.x.data(), s.o.data(), T * H);
-    ops::add(s.x.data(), s.mlp.data(), T * H);
+    if (!split) {
+      // h' = (h + attn) + mlp, the order transformers uses.
+      ops::add(s.x.data(), s.o.data(), T * H);
+      ops::add(s.x.data(), s.mlp.data(), T * H);
+    } else {
+      // Parallel block: both partial sums added locally, ONE all-reduce per layer (reference §5).
+      ops::add(s.o.data(), s.mlp.data(), T * H);
+      comm_->all_reduce_sum(s.o.data(), size_t(T * H));
+      ops::add(s.x.data(), s.o.data(), T * H);
+    }
   }
 
   // Final norm and tied head only for the rows whose logits are wanted.
@@ -207,11 +225,30 @@ void Cohere2Model::forward(std::span<const SeqChunk> batch, const KvPoolView& sl
   std::vector<float> z(size_t(R * H));
   for (int64_t i = 0; i < R; i++) std::copy_n(s.x.data() + rows[size_t(i)] * H, H, s.a.data() + i * H);
   ops::layernorm(s.a.data(), W.final_norm.data(), z.data(), R, H, c.layer_norm_eps);
+  if (!split) {
+    const size_t old = logits.size();
+    logits.resize(old + size_t(R * c.vocab_size));
+    float* out = logits.data() + old;
+    ops::matmul(z.data(), R, W.embed, out, pool);
+    ops::scale(out, c.logit_scale, R * c.vocab_size);
+    return;
+  }
+  // Vocab-parallel head: this rank's slice, padded to vocab_per_rank columns, gathered to rank 0.
+  const int64_t Vl = td.vocab_hi - td.vocab_lo, Vp = td.vocab_per_rank, Wn = shard_.world, V = c.vocab_size;
+  std::vector<float> part(size_t(R * Vp), 0.f), local(size_t(R * Vl));
+  ops::matmul(z.data(), R, W.embed, local.data(), pool);
+  ops::scale(local.data(), c.logit_scale, R * Vl);
+  for (int64_t i = 0; i < R; i++) std::copy_n(local.data() + i * Vl, Vl, part.data() + i * Vp);
+  std::vector<float> all(comm_->rank() == 0 ? size_t(Wn * R * Vp) : 0);
+  comm_->gather(part.data(), part.size() * sizeof(float), all.data());
+  if (comm_->rank() != 0) return;
   const size_t old = logits.size();
-  logits.resize(old + size_t(R * c.vocab_size));
+  logits.resize(old + size_t(R * V));
   float* out = logits.data() + old;
-  ops::matmul(z.data(), R, W.embed, out, pool);
-  ops::scale(out, c.logit_scale, R * c.vocab_size);
+  for (int64_t r = 0; r < Wn; r++) {
+    const int64_t lo = r * Vp, n = std::min(V, lo + Vp) - lo;
+    for (int64_t i = 0; i < R; i++) std::copy_n(all.data() + (r * R + i) * Vp, n, out + i * V + lo);
+  }
 }
 
 }  // namespace tandem

@@ -28,14 +28,45 @@ struct SeqChunk {
   bool all_logits = false;                  // logits for every token; else only the last
 };
 
+namespace dist {
+class Communicator;
+}
+
+// This rank's part of a tensor-parallel group (Megatron split, reference §5). world == 1: the
+// whole model. Heads, KV heads and the intermediate size must divide evenly; when world exceeds
+// the KV-head count and is a multiple of it, each KV head is replicated (vLLM's rule). The
+// vocabulary is split into ceil(V / world)-row ranges (the last one shorter).
+struct TpShard {
+  int rank = 0, world = 1;
+};
+
+// The per-rank sizes a shard computes with.
+struct TpDims {
+  int64_t num_heads = 0, num_kv_heads = 0, intermediate = 0;
+  int64_t head_lo = 0, kv_head_lo = 0, inter_lo = 0;  // first global head / KV head / feature
+  int64_t vocab_lo = 0, vocab_hi = 0, vocab_per_rank = 0;
+};
+
+// Throws Error(INVALID_ARGUMENT) naming the size that does not divide.
+TpDims tp_dims(const ModelConfig& c, const TpShard& shard);
+
 class Cohere2Model {
  public:
   // Loads config and weights (memory-mapped, validated: every expected tensor present with its
   // shape and a supported dtype; an unexpected tensor other than lm_head.weight is an error).
+  // With a shard of world > 1, only this rank's slices are read (o/down column slices are packed
+  // into owned memory once and the mapped pages dropped, so resident weights are about 1/world).
   static std::unique_ptr<Cohere2Model> load(const std::string& model_dir,
                                             void (*progress)(void*, float, const char*) = nullptr,
-                                            void* progress_user = nullptr);
+                                            void* progress_user = nullptr, TpShard shard = {});
   ~Cohere2Model();
+
+  const TpShard& shard() const { return shard_; }
+  const TpDims& dims() const { return dims_; }
+  // Required before forward when world > 1; not owned.
+  void set_communicator(dist::Communicator* comm) { comm_ = comm; }
+  // Identity of config + tensor names, shapes and dtypes; ranks of a group must agree.
+  uint64_t fingerprint() const { return fingerprint_; }
 
   const ModelConfig& config() const { return config_; }
   ops::DType weight_dtype() const;
@@ -43,7 +74,8 @@ class Cohere2Model {
 
   // Runs the batch; appends logits (already times logit_scale) to `logits`, row-major, vocab
   // floats per row: per chunk n rows if all_logits else 1, in chunk order. Writes the chunks'
-  // K/V into the pools.
+  // K/V into the pools. Tensor-parallel: every rank calls it with the same batch; pools hold this
+  // rank's KV heads; logits are gathered to rank 0 (other ranks append nothing).
   void forward(std::span<const SeqChunk> batch, const KvPoolView& sliding, const KvPoolView& full,
                ThreadPool* pool, std::vector<float>& logits);
 
@@ -51,6 +83,10 @@ class Cohere2Model {
   Cohere2Model() = default;
   struct Weights;
   ModelConfig config_;
+  TpShard shard_;
+  TpDims dims_;
+  dist::Communicator* comm_ = nullptr;
+  uint64_t fingerprint_ = 0;
   std::unique_ptr<SafetensorsCheckpoint> checkpoint_;
   std::unique_ptr<Weights> weights_;
 };

@@ -13,10 +13,11 @@ namespace tandem {
 struct LayerWeights {
   std::vector<float> norm;  // input_layernorm, [H]
   ops::WeightView q, k, v, o, gate, up, down;
+  std::vector<uint8_t> o_packed, down_packed;  // tensor-parallel column slices backing o / down
 };
 
 struct Cohere2Model::Weights {
-  ops::WeightView embed;  // [V, H]; also the tied LM head
+  ops::WeightView embed;  // [V, H] (this rank's vocab rows when sharded); also the tied LM head
   std::vector<float> final_norm;
   std::vector<LayerWeights> layers;
   std::vector<float> inv_freq;  // [head_dim / 2]

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "runtime/engine.h"
+#include "runtime/tp.h"
 #include "tandem/engine.h"
 #include "util/status.h"
 
@@ -99,6 +100,12 @@ tandem_status tandem_engine_logits(tandem_engine* engine, const int32_t* tokens,
                                    uint8_t all_positions, float* out, size_t out_len) {
   if (!engine) return fail(TANDEM_STATUS_INVALID_ARGUMENT, "engine: must not be NULL");
   return guarded([&] { engine->impl->logits(tokens, n_tokens, all_positions != 0, out, out_len); });
+}
+
+tandem_status tandem_engine_run_follower(const tandem_engine_options* options, tandem_progress_fn progress,
+                                         void* progress_user) {
+  if (!options) return fail(TANDEM_STATUS_INVALID_ARGUMENT, "options: must not be NULL");
+  return guarded([&] { tandem::run_follower(*options, progress, progress_user); });
 }
 
 }  // extern "C"

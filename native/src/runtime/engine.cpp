@@ -1,10 +1,12 @@
 #include "runtime/engine.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <random>
 
+#include "runtime/tp.h"
 #include "runtime/validate.h"
 #include "util/status.h"
 
@@ -70,10 +72,14 @@ std::vector<std::string> validate_options(const tandem_engine_options& o) {
 }  // namespace
 
 std::unique_ptr<Engine> Engine::create(const tandem_engine_options& o, tandem_progress_fn progress, void* user) {
-  throw_if_invalid(validate_options(o));
+  std::vector<std::string> problems = validate_options(o);
+  for (std::string& p : validate_tp_options(o, false)) problems.push_back(std::move(p));
+  throw_if_invalid(problems);
   std::unique_ptr<Engine> e(new Engine());
-  e->model_ = Cohere2Model::load(o.model_dir, progress, user);
+  const bool tp = o.world_size > 1;
+  e->model_ = Cohere2Model::load(o.model_dir, progress, user, TpShard{0, tp ? int(o.world_size) : 1});
   const ModelConfig& c = e->model_->config();
+  const int64_t local_kv_heads = e->model_->dims().num_kv_heads;  // this rank's KV heads
   e->vocab_ = c.vocab_size;
   e->max_seq_len_ = o.max_seq_len ? int64_t(o.max_seq_len) : c.max_position_embeddings;
   const int64_t B = o.block_size ? o.block_size : 16;
@@ -86,17 +92,26 @@ std::unique_ptr<Engine> Engine::create(const tandem_engine_options& o, tandem_pr
   g.sliding_window = c.sliding_window;
   g.num_sliding_layers = c.num_sliding_layers;
   g.num_full_layers = c.num_full_layers;
-  g.num_kv_heads = c.num_kv_heads;
+  g.num_kv_heads = local_kv_heads;
   g.head_dim = c.head_dim;
   const KvPoolPlan plan = plan_kv_pools(g, budget, e->max_seq_len_, max_batch);
+  if (tp) {
+    // Rendezvous after loading (the fingerprint needs the checkpoint), then tell the followers
+    // the pool geometry so block ids mean the same on every rank.
+    const dist::GroupOptions go = group_options(o, e->model_->fingerprint());
+    e->comm_ = dist::connect_group(go);
+    e->model_->set_communicator(e->comm_.get());
+    std::vector<uint8_t> init = encode_init(TpInit{plan.sliding_blocks, plan.full_blocks, int32_t(B)});
+    e->comm_->broadcast_message(init);
+  }
   // calloc: large requests are fresh zero pages from the OS, touched only when used.
   float* buf = static_cast<float*>(std::calloc(std::max<uint64_t>(plan.total_bytes, 4) / 4, sizeof(float)));
   if (!buf) throw Error(TANDEM_STATUS_RESOURCE_EXHAUSTED, "kv_memory_bytes: cannot allocate " + std::to_string(plan.total_bytes) + " bytes");
   e->kv_buf_ = std::unique_ptr<float, void (*)(void*)>(buf, std::free);
   e->sliding_view_ = KvPoolView{buf, plan.sliding_blocks, int32_t(c.num_sliding_layers), int32_t(B),
-                                int32_t(c.num_kv_heads), int32_t(c.head_dim)};
+                                int32_t(local_kv_heads), int32_t(c.head_dim)};
   e->full_view_ = KvPoolView{buf + int64_t(plan.sliding_blocks) * e->sliding_view_.floats_per_block(), plan.full_blocks,
-                             int32_t(c.num_full_layers), int32_t(B), int32_t(c.num_kv_heads), int32_t(c.head_dim)};
+                             int32_t(c.num_full_layers), int32_t(B), int32_t(local_kv_heads), int32_t(c.head_dim)};
   e->kv_ = std::make_unique<KvManager>(g, plan.sliding_blocks, plan.full_blocks);
   e->sched_ = std::make_unique<Scheduler>(SchedulerLimits{max_batch, max_running}, *e->kv_);
   e->pool_ = std::make_unique<ThreadPool>(int(o.threads));
@@ -127,6 +142,8 @@ std::unique_ptr<Engine> Engine::create(const tandem_engine_options& o, tandem_pr
   i.full_blocks_total = uint32_t(e->kv_->full_pool().total());
   i.weight_bytes = e->model_->weight_bytes();
   i.kv_bytes = plan.total_bytes;
+  i.tp_rank = 0;
+  i.tp_world_size = tp ? o.world_size : 1;
   e->stats_.sliding_blocks_total = i.sliding_blocks_total;
   e->stats_.full_blocks_total = i.full_blocks_total;
   if (progress) progress(user, 1.f, "kv");
@@ -182,6 +199,7 @@ uint64_t Engine::submit(const tandem_request_params& p, tandem_event_fn callback
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (stop_) throw Error(TANDEM_STATUS_CANCELLED, "engine: shutting down");
+    if (!group_error_.empty()) throw Error(TANDEM_STATUS_UNAVAILABLE, "tensor-parallel group failed: " + group_error_);
     id = r->id = sub->seq.id = next_id_++;
     live_.insert(id);
     sub->req = std::move(r);
@@ -216,6 +234,7 @@ void Engine::logits(const int32_t* tokens, uint32_t n_tokens, bool all_positions
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (stop_) throw Error(TANDEM_STATUS_CANCELLED, "engine: shutting down");
+    if (!group_error_.empty()) throw Error(TANDEM_STATUS_UNAVAILABLE, "tensor-parallel group failed: " + group_error_);
     sub->req->id = sub->seq.id = next_id_++;
     inbox_.push_back(std::move(sub));
   }
@@ -234,7 +253,7 @@ void Engine::finish(uint64_t id, tandem_finish_reason reason, const std::string&
   if (r.waiter) {
     // Woken in publish(), after the stats snapshot shows the blocks freed.
     r.waiter->status = reason == TANDEM_FINISH_CANCELLED ? TANDEM_STATUS_CANCELLED
-                       : reason == TANDEM_FINISH_ERROR   ? TANDEM_STATUS_INTERNAL
+                       : reason == TANDEM_FINISH_ERROR   ? (comm_ && !group_error_.empty() ? TANDEM_STATUS_UNAVAILABLE : TANDEM_STATUS_INTERNAL)
                                                          : TANDEM_STATUS_OK;
     r.waiter->error = reason == TANDEM_FINISH_CANCELLED ? "engine: shut down before the logits were computed" : error;
     wake_.push_back(r.waiter);
@@ -315,12 +334,25 @@ void Engine::step(std::vector<OwnedEvent>& events) {
   }
   const std::vector<SeqChunk> batch = build_batch(plan);
   logits_.clear();
-  try {
-    model_->forward(batch, sliding_view_, full_view_, pool_.get(), logits_);
-  } catch (const std::exception& ex) {
-    for (const ScheduledChunk& c : plan.chunks)
-      finish(c.id, TANDEM_FINISH_ERROR, std::string("forward pass failed: ") + ex.what(), events);
-    return;
+  if (comm_) {
+    // Every rank runs the same batch; any failure here leaves the ranks out of step, so the
+    // whole group goes down (followers see the closed connections at once).
+    try {
+      std::vector<uint8_t> msg = encode_plan(batch);
+      comm_->broadcast_message(msg);
+      model_->forward(batch, sliding_view_, full_view_, pool_.get(), logits_);
+    } catch (const std::exception& ex) {
+      break_group(ex.what(), events);
+      return;
+    }
+  } else {
+    try {
+      model_->forward(batch, sliding_view_, full_view_, pool_.get(), logits_);
+    } catch (const std::exception& ex) {
+      for (const ScheduledChunk& c : plan.chunks)
+        finish(c.id, TANDEM_FINISH_ERROR, std::string("forward pass failed: ") + ex.what(), events);
+      return;
+    }
   }
   sched_->commit(plan);
   ++stats_steps_;
@@ -357,6 +389,13 @@ void Engine::publish(std::vector<OwnedEvent>& events) {
     stats_.preemptions = sched_->preemptions();
     stats_.prompt_tokens_total = stats_prompt_;
     stats_.generated_tokens_total = stats_generated_;
+    if (comm_) {
+      const dist::CommStats cs = comm_->stats();
+      stats_.collective_ops = cs.ops;
+      stats_.collective_bytes = cs.bytes;
+      stats_.collective_nanos = cs.nanos;
+      stats_.tp_group_failed = group_error_.empty() ? 0 : 1;
+    }
     for (const OwnedEvent& e : events)
       if (e.ev.finish != TANDEM_FINISH_NONE) live_.erase(e.ev.request_id);
   }
@@ -377,6 +416,29 @@ void Engine::publish(std::vector<OwnedEvent>& events) {
   events.clear();
 }
 
+void Engine::heartbeat(std::vector<OwnedEvent>& events) {
+  try {
+    std::vector<uint8_t> msg{uint8_t(TpMsg::Heartbeat)};
+    comm_->broadcast_message(msg);
+    const uint8_t alive = 1;
+    std::vector<uint8_t> all(size_t(comm_->world_size()));
+    comm_->gather(&alive, 1, all.data());
+  } catch (const std::exception& ex) {
+    break_group(ex.what(), events);
+  }
+}
+
+// The group is down for good: close the connections (followers exit at once) and fail every
+// request in flight; later submissions are refused with UNAVAILABLE.
+void Engine::break_group(const std::string& reason, std::vector<OwnedEvent>& events) {
+  comm_->abort(reason);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (group_error_.empty()) group_error_ = reason;
+  }
+  for (uint64_t id : sched_->all_ids()) finish(id, TANDEM_FINISH_ERROR, "tensor-parallel group failed: " + reason, events);
+}
+
 void Engine::loop() {
   std::vector<OwnedEvent> events;
   for (;;) {
@@ -385,7 +447,15 @@ void Engine::loop() {
     bool stop = false;
     {
       std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [&] { return stop_ || !inbox_.empty() || !cancels_.empty() || sched_->has_work(); });
+      auto ready = [&] { return stop_ || !inbox_.empty() || !cancels_.empty() || sched_->has_work(); };
+      if (!comm_ || !group_error_.empty()) {
+        cv_.wait(lk, ready);
+      } else if (!cv_.wait_for(lk, std::chrono::milliseconds(kHeartbeatMs), ready)) {
+        lk.unlock();
+        heartbeat(events);
+        publish(events);
+        continue;
+      }
       inbox.swap(inbox_);
       cancels.swap(cancels_);
       stop = stop_;
@@ -400,7 +470,26 @@ void Engine::loop() {
     if (stop) {
       for (uint64_t id : sched_->all_ids()) finish(id, TANDEM_FINISH_CANCELLED, "", events);
       publish(events);
+      if (comm_) {
+        try {
+          std::vector<uint8_t> bye{uint8_t(TpMsg::Shutdown)};
+          comm_->broadcast_message(bye);
+        } catch (const std::exception&) {
+          // the group is already down; nothing left to tell
+        }
+      }
       return;
+    }
+    bool broken = false;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      broken = !group_error_.empty();
+    }
+    if (broken) {
+      for (uint64_t id : sched_->all_ids())
+        finish(id, TANDEM_FINISH_ERROR, "tensor-parallel group failed: " + group_error_, events);
+      publish(events);
+      continue;
     }
     if (sched_->has_work()) {
       try {

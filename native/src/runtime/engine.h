@@ -15,6 +15,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "dist/comm.h"
 #include "model/cohere2.h"
 #include "runtime/kv_manager.h"
 #include "runtime/sampler.h"
@@ -59,8 +60,12 @@ class Engine {
   void emit_token(Request& r, const float* row, std::vector<OwnedEvent>& events);
   void finish(uint64_t id, tandem_finish_reason reason, const std::string& error, std::vector<OwnedEvent>& events);
   void publish(std::vector<OwnedEvent>& events);
+  // Tensor parallelism (rank 0): a heartbeat round when idle, and the end of the group.
+  void heartbeat(std::vector<OwnedEvent>& events);
+  void break_group(const std::string& reason, std::vector<OwnedEvent>& events);
 
   std::unique_ptr<Cohere2Model> model_;
+  std::unique_ptr<dist::Communicator> comm_;  // null without tensor parallelism
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<KvManager> kv_;
   std::unique_ptr<Scheduler> sched_;
@@ -82,6 +87,7 @@ class Engine {
   std::vector<uint64_t> cancels_;
   std::unordered_set<uint64_t> live_;  // submitted generation requests without a final event yet
   bool stop_ = false;
+  std::string group_error_;  // set once the tensor-parallel group failed; requests then fail fast
   uint64_t next_id_ = 1;
   tandem_engine_stats stats_{};
   std::thread thread_;

@@ -11,3 +11,5 @@ export {
 export type { TensorSource } from './safetensors-writer.js';
 export { parseBatchFile, runBatch } from './batch.js';
 export { ensureCachedModel, modelCacheDir } from './paths.js';
+export { startLocalStack } from './commands/up.js';
+export type { LocalStack, LocalStackOptions } from './commands/up.js';

@@ -15,26 +15,16 @@ export const USAGE = `usage: tandem <command> [flags]   (tandem <command> --help
   generate       generate tokens (one request, or --batch-file FILE.jsonl)
   bench engine   prefill / decode throughput and the memory-bandwidth roofline
   demo           create the small model if needed and generate from a few prompts
-  chat render|parse|conformance   chat-format tools`;
+  chat render|parse|conformance   chat-format tools
+  chat [--url URL] MESSAGE        stream a reply from a running stack
+  up             run the local stack: shards + router (tandem up --help)
+  operator render|run   objects for a ModelDeployment / run the operator`;
 
 type Command = (argv: string[]) => Promise<number>;
 
-async function runChat(argv: string[]): Promise<number> {
-  // Written by the chat layer; loaded lazily so the rest of the CLI works without it.
-  const spec = './commands/chat.js';
-  let mod: { runChatCommand?: Command };
-  try {
-    mod = (await import(spec)) as typeof mod;
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('commands/chat')) {
-      throw new Error('`tandem chat` is not available: packages/cli/src/commands/chat.ts is missing');
-    }
-    throw e;
-  }
-  if (typeof mod.runChatCommand !== 'function') throw new Error('`tandem chat` is not available: commands/chat.ts does not export runChatCommand');
-  return mod.runChatCommand(argv);
-}
+// Commands that pull in heavy dependencies (gRPC servers, the Kubernetes client) load lazily, so
+// `tandem logits` and friends start fast.
+const lazy = (load: () => Promise<Command>): Command => async (argv) => (await load())(argv);
 
 const COMMANDS: Record<string, Command> = {
   model: runModelCommand,
@@ -42,7 +32,9 @@ const COMMANDS: Record<string, Command> = {
   generate: runGenerateCommand,
   bench: runBenchCommand,
   demo: runDemoCommand,
-  chat: runChat,
+  chat: lazy(async () => (await import('./commands/chat.js')).runChatCommand),
+  up: lazy(async () => (await import('./commands/up.js')).runUpCommand),
+  operator: lazy(async () => (await import('./commands/operator.js')).runOperatorCommand),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -10,6 +10,8 @@ import { NormalStream } from '../prng.js';
 
 export const BENCH_USAGE = `usage: tandem bench engine [--model DIR] [--threads N] [--prompt-tokens P] [--decode-tokens D]
                           [--batch B] [--bandwidth-mib M]
+       tandem bench tp [--model DIR] [--decode-tokens D] [--batch B]
+       tandem bench router [--help]   router added latency vs the engine, max streams/s
   default model: cohere2-small, created once under .tandem/models`;
 
 const BenchFlags = z.strictObject({
@@ -37,7 +39,7 @@ export function measureBandwidth(mib: number, repeats = 5): number {
   return (2 * size) / (best / 1000);
 }
 
-function randomTokens(n: number, vocab: number, seed: number): number[] {
+export function randomTokens(n: number, vocab: number, seed: number): number[] {
   const s = new NormalStream(seed, 'bench-prompt');
   return Array.from({ length: n }, (_, i) => (i === 0 ? 5 : 10 + Math.floor(s.uniform() * (vocab - 10))));
 }
@@ -54,7 +56,7 @@ async function prefillRate(engine: Engine, tokens: number[]): Promise<number> {
 }
 
 /** Decode tok/s over `batch` concurrent requests, counted from the moment every one has its first token. */
-async function decodeRate(engine: Engine, batch: number, decodeTokens: number, vocab: number): Promise<number> {
+export async function decodeRate(engine: Engine, batch: number, decodeTokens: number, vocab: number): Promise<number> {
   const firsts: number[] = [];
   const stamps: { t: number; n: number }[] = [];
   await Promise.all(Array.from({ length: batch }, async (_, b) => {
@@ -78,7 +80,9 @@ async function decodeRate(engine: Engine, batch: number, decodeTokens: number, v
 export async function runBenchCommand(argv: string[]): Promise<number> {
   const [suite, ...rest] = argv;
   if (suite === '--help' || suite === '-h') { logLine(BENCH_USAGE); return 0; }
-  if (suite !== 'engine') throw new UsageError(suite ? `unknown bench suite "${suite}" (available: engine)` : 'missing bench suite (engine)', BENCH_USAGE);
+  if (suite === 'tp') return (await import('./bench-tp.js')).runBenchTp(rest, BENCH_USAGE);
+  if (suite === 'router') return (await import('./bench-router.js')).runBenchRouter(rest);
+  if (suite !== 'engine') throw new UsageError(suite ? `unknown bench suite "${suite}" (available: engine, router, tp)` : 'missing bench suite (engine, router, tp)', BENCH_USAGE);
   const parsed = parseFlags(rest, {
     model: { type: 'string' }, threads: { type: 'string' }, 'prompt-tokens': { type: 'string' },
     'decode-tokens': { type: 'string' }, batch: { type: 'string' }, 'bandwidth-mib': { type: 'string' },

@@ -50,7 +50,11 @@ describe('tandem chat render', () => {
   it('reports usage errors with exit code 2', async () => {
     expect((await run(['render'])).code).toBe(2);
     expect((await run(['render', '--request', join(tmp, 'req.json'), '--tokens'])).err).toContain('--tokens needs --model');
-    expect((await run(['frobnicate'])).code).toBe(2);
+    // Any other word is a MESSAGE for `tandem chat [--url] MESSAGE` (a running router).
+    const r = await run(['--url', 'http://127.0.0.1:9', 'frobnicate']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('cannot reach http://127.0.0.1:9');
+    await expect(run(['--url', 'not a url', 'hi'])).rejects.toThrow(/--url: must be a URL/); // main.ts: exit 2
   });
 });
 

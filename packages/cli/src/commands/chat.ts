@@ -16,9 +16,12 @@ import {
   renderMelodyCase,
   type ChatContext,
 } from '@tandem/chat';
+import { runChatClient } from './chat-client.js';
 import { DocumentListSchema, formatZodError, validateChatRequest } from '@tandem/schemas';
 
 const USAGE = `usage:
+  tandem chat [--url URL] [--api-key KEY] [--max-tokens N] MESSAGE
+      stream a reply from a running router (default http://127.0.0.1:8080; see tandem up)
   tandem chat render --request FILE.json [--model DIR] [--tokens] [--template]
       print the cmd3 prompt for a Chat v2 request (--tokens: its token ids, needs --model;
       --template: render with the model folder's own chat_template instead)
@@ -164,7 +167,8 @@ export async function runChatCommand(argv: string[], io: Io = stdio): Promise<nu
         io.out(`${USAGE}\n`);
         return sub === undefined ? 2 : 0;
       default:
-        throw new UsageError(`unknown chat command "${sub}"`);
+        // `tandem chat [--url URL] MESSAGE`: talk to a running router (commands/chat-client.ts).
+        return await runChatClient(argv, io);
     }
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

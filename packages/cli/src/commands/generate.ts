@@ -8,12 +8,14 @@ import {
 import { runBatchFile } from '../batch.js';
 import { isInvalidArgument, openEngine, readModelConfig, toEngineRequest } from '../engine.js';
 import { logLine, printJson } from '../output.js';
+import { runFollowerIfRank, threadsPerRank, withLocalGroup } from '../tp.js';
 
 export const GENERATE_USAGE = `usage:
   tandem generate --model DIR --tokens IDS --max-tokens N [--temperature T] [--top-k K] [--top-p P] [--min-p M]
                   [--seed S] [--repetition-penalty R] [--frequency-penalty F] [--presence-penalty P]
-                  [--top-logprobs N] [--stop-token-ids IDS] [--ignore-eos] [--json] [--threads N]
-  tandem generate --model DIR --batch-file FILE.jsonl [--threads N] [--kv-memory-mib M] [--max-batch-tokens T]`;
+                  [--top-logprobs N] [--stop-token-ids IDS] [--ignore-eos] [--json] [--threads N] [--tp N]
+  tandem generate --model DIR --batch-file FILE.jsonl [--threads N] [--kv-memory-mib M] [--max-batch-tokens T] [--tp N]
+  --tp N   run a tensor-parallel group of N local processes (this one is rank 0)`;
 
 const samplingFlagSchemas = Object.fromEntries(
   (Object.keys(SAMPLING_FLAGS) as SamplingFlag[]).map((f) => [f, numberFlag().optional()]),
@@ -31,6 +33,7 @@ const GenerateFlags = z.strictObject({
   threads: intFlag(1).optional(),
   'kv-memory-mib': intFlag(1).optional(),
   'max-batch-tokens': intFlag(1).optional(),
+  tp: intFlag(1, 64).optional(),
   ...samplingFlagSchemas,
 }).superRefine((f, ctx) => {
   if (f['batch-file'] !== undefined) {
@@ -59,17 +62,24 @@ export async function runGenerateCommand(argv: string[]): Promise<number> {
     model: { type: 'string' }, tokens: { type: 'string' }, 'max-tokens': { type: 'string' },
     'stop-token-ids': { type: 'string' }, 'ignore-eos': { type: 'boolean' }, json: { type: 'boolean' },
     'batch-file': { type: 'string' }, threads: { type: 'string' }, 'kv-memory-mib': { type: 'string' },
-    'max-batch-tokens': { type: 'string' }, ...samplingFlagSpec,
+    'max-batch-tokens': { type: 'string' }, tp: { type: 'string' }, ...samplingFlagSpec,
   }, GENERATE_USAGE);
   if (parsed.values.help) { logLine(GENERATE_USAGE); return 0; }
   const flags = validateFlags(GenerateFlags, parsed.values, GENERATE_USAGE);
-  const engineOptions = {
+  const threads = threadsPerRank(flags.threads, flags.tp ?? 1);
+  const followerExit = await runFollowerIfRank(flags.model, threads);
+  if (followerExit !== undefined) return followerExit;
+  const tp = flags.tp ?? 1;
+  const baseOptions = {
     modelDir: flags.model,
-    threads: flags.threads,
+    threads,
     kvMemoryBytes: flags['kv-memory-mib'] !== undefined ? flags['kv-memory-mib'] * 1024 * 1024 : undefined,
     maxBatchTokens: flags['max-batch-tokens'],
   };
-  if (flags['batch-file'] !== undefined) return runBatchFile(flags['batch-file'], engineOptions, GENERATE_USAGE);
+  if (flags['batch-file'] !== undefined) {
+    const file = flags['batch-file'];
+    return withLocalGroup(tp, (tpOptions) => runBatchFile(file, { ...baseOptions, ...tpOptions }, GENERATE_USAGE));
+  }
 
   const sampling: SamplingParams = {};
   for (const [flag, field] of Object.entries(SAMPLING_FLAGS) as [SamplingFlag, keyof SamplingParams][]) {
@@ -89,7 +99,7 @@ export async function runGenerateCommand(argv: string[]): Promise<number> {
     const bad = ids.find((t) => t >= config.vocab_size);
     if (bad !== undefined) throw new UsageError(`${what}: token id ${bad} is >= vocab_size ${config.vocab_size}`, GENERATE_USAGE);
   }
-  return generateOne(engineOptions, request, flags.json ?? false);
+  return withLocalGroup(tp, (tpOptions) => generateOne({ ...baseOptions, ...tpOptions }, request, flags.json ?? false));
 }
 
 async function generateOne(engineOptions: Parameters<typeof openEngine>[0], request: GenerateRequest, json: boolean): Promise<number> {

@@ -1,0 +1,172 @@
+// The public gRPC edge: tandem.v1.Tandem plus grpc.health.v1 and server reflection. Requests are
+// converted to Chat v2 JSON and validated exactly like HTTP ones; errors leave through `toStatus`.
+import { Metadata, Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
+import { addReflection } from '@tandem/kit';
+import { HealthImplementation } from 'grpc-health-check';
+import { chatEventToProto, parseProtoChatRequest, PROTO_FILES, PROTO_INCLUDE_DIR, SERVICE_NAMES, TandemService, tandemV1 } from '@tandem/proto';
+import { keyFromAuthorization, type Principal } from './auth.js';
+import { startChat } from './chat-service.js';
+import { startGenerate } from './generate-service.js';
+import { cohereSampling } from './cohere-sampling.js';
+import { errorBody, grpcStatusOf, RouterError } from './errors.js';
+import type { RouterContext } from './router-context.js';
+
+function toStatus(ctx: RouterContext, method: string, e: unknown): { code: status; details: string; metadata: Metadata } {
+  const err = RouterError.from(e);
+  if (err.code === 'INTERNAL') ctx.log('error', 'grpc request failed', { method, error: String((err.cause as Error)?.stack ?? err.cause ?? err.message) });
+  ctx.metrics.errors.inc({ route: `grpc-${method}`, code: err.code });
+  const md = new Metadata();
+  if (err.retryAfterSeconds !== undefined) md.set('retry-after', String(err.retryAfterSeconds));
+  for (const issue of err.issues.slice(0, 100)) md.add('x-tandem-issue', encodeURIComponent(issue));
+  return { code: grpcStatusOf(err.code), details: errorBody(err).message, metadata: md };
+}
+
+/** W3C trace context to forward to the engine (router → engine spans join the client's trace). */
+function traceHeaders(md: Metadata): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of ['traceparent', 'tracestate']) {
+    const v = md.get(k)[0];
+    if (typeof v === 'string') out[k] = v;
+  }
+  return out;
+}
+
+function principalOf(ctx: RouterContext, md: Metadata): Principal {
+  const auth = md.get('authorization')[0];
+  const key = md.get('x-api-key')[0];
+  return ctx.keys.authenticate(keyFromAuthorization(typeof auth === 'string' ? auth : undefined) ?? (typeof key === 'string' ? key : undefined));
+}
+
+function deadlineOf(ctx: RouterContext, call: { getDeadline(): Date | number }): number {
+  const d = call.getDeadline();
+  const ms = d instanceof Date ? d.getTime() : d;
+  return Number.isFinite(ms) && ms > 0 ? ms : Date.now() + ctx.options.requestTimeoutMs;
+}
+
+async function chat(ctx: RouterContext, call: ServerWritableStream<tandemV1.ChatRequest, tandemV1.ChatEvent>): Promise<void> {
+  const started = performance.now();
+  const abort = new AbortController();
+  call.on('cancelled', () => abort.abort());
+  let replica = 'none';
+  let code = 'OK';
+  try {
+    const principal = principalOf(ctx, call.metadata);
+    // The same validation (and field paths) as the HTTP edge; the proto helper adds proto-only issues.
+    const v = parseProtoChatRequest(call.request);
+    if (!v.ok) throw new RouterError('INVALID_ARGUMENT', 'invalid chat request', { issues: v.issues });
+    const r = v.value;
+    const reqId = call.metadata.get('x-request-id')[0];
+    const trace = traceHeaders(call.metadata);
+    const run = await startChat(ctx.chat, {
+      route: 'grpc-chat', request: r, sampling: cohereSampling(r), ...(r.max_tokens !== undefined ? { maxTokens: r.max_tokens } : {}),
+      stopSequences: r.stop_sequences ?? [], principal, priority: r.priority ?? 0, deadline: deadlineOf(ctx, call), signal: abort.signal,
+      ...(typeof reqId === 'string' ? { requestId: reqId } : {}), trace,
+    });
+    replica = run.replica;
+    try {
+      const md = new Metadata();
+      md.set('x-tandem-replica', run.replica);
+      md.set('x-request-id', run.id);
+      call.sendMetadata(md);
+      for await (const ev of run.events) {
+        const msg = chatEventToProto(ev);
+        if (msg && !call.cancelled) call.write(msg);
+      }
+    } finally {
+      run.cancel();
+    }
+    if (!call.cancelled) call.end();
+  } catch (e) {
+    code = RouterError.from(e).code;
+    // grpc-js sends the status when the stream emits 'error' (destroy() would drop it).
+    if (!call.cancelled) call.emit('error', Object.assign(new Error(), toStatus(ctx, 'chat', e)));
+  } finally {
+    if (abort.signal.aborted && code === 'OK') code = 'CANCELLED';
+    ctx.metrics.requests.inc({ route: 'grpc-chat', replica, code });
+    ctx.metrics.e2e.observe({ route: 'grpc-chat', code }, (performance.now() - started) / 1000);
+  }
+}
+
+async function generate(ctx: RouterContext, call: ServerWritableStream<tandemV1.GenerateRequest, tandemV1.GenerateEvent>): Promise<void> {
+  const started = performance.now();
+  const abort = new AbortController();
+  call.on('cancelled', () => abort.abort());
+  let replica = 'none';
+  let code = 'OK';
+  try {
+    const principal = principalOf(ctx, call.metadata);
+    const run = await startGenerate(ctx.chat, { request: call.request, principal, signal: abort.signal, deadline: deadlineOf(ctx, call), trace: traceHeaders(call.metadata) });
+    replica = run.replica;
+    try {
+      const md = new Metadata();
+      md.set('x-tandem-replica', run.replica);
+      md.set('x-request-id', run.id);
+      call.sendMetadata(md);
+      for await (const ev of run.events) if (!call.cancelled) call.write(ev);
+    } finally {
+      run.cancel();
+    }
+    if (!call.cancelled) call.end();
+  } catch (e) {
+    code = RouterError.from(e).code;
+    if (!call.cancelled) call.emit('error', Object.assign(new Error(), toStatus(ctx, 'generate', e)));
+  } finally {
+    if (abort.signal.aborted && code === 'OK') code = 'CANCELLED';
+    ctx.metrics.requests.inc({ route: 'grpc-generate', replica, code });
+    ctx.metrics.e2e.observe({ route: 'grpc-generate', code }, (performance.now() - started) / 1000);
+  }
+}
+
+function unary<Req, Res>(ctx: RouterContext, method: string, fn: (req: Req, md: Metadata) => Res) {
+  return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>) => {
+    try {
+      cb(null, fn(call.request, call.metadata));
+    } catch (e) {
+      cb(toStatus(ctx, method, e));
+    }
+  };
+}
+
+
+export interface GrpcEdge {
+  readonly server: Server;
+  readonly health: HealthImplementation;
+  readonly port: number;
+}
+
+export async function startGrpcServer(ctx: RouterContext, host: string, port: number): Promise<GrpcEdge> {
+  const server = new Server();
+  server.addService(TandemService, {
+    chat: (call: ServerWritableStream<tandemV1.ChatRequest, tandemV1.ChatEvent>) => void chat(ctx, call),
+    generate: (call: ServerWritableStream<tandemV1.GenerateRequest, tandemV1.GenerateEvent>) => void generate(ctx, call),
+    tokenize: unary(ctx, 'tokenize', (req: tandemV1.TokenizeRequest, md) => {
+      principalOf(ctx, md);
+      const tok = ctx.chat.tokenizer;
+      const ids = tok.encode(req.text);
+      const bos = tok.bosToken !== undefined ? tok.tokenId(tok.bosToken) : undefined;
+      const tokens = req.addSpecialTokens && bos !== undefined ? [bos, ...ids] : ids;
+      return tandemV1.TokenizeResponse.fromPartial({ tokens, tokenStrings: tokens.map((t) => tok.tokenToString(t) ?? '') });
+    }),
+    detokenize: unary(ctx, 'detokenize', (req: tandemV1.DetokenizeRequest, md) => {
+      principalOf(ctx, md);
+      const bad = req.tokens.map((t, i) => (ctx.chat.tokenizer.tokenToString(t) === undefined ? `tokens[${i}]: unknown token id ${t}` : '')).filter(Boolean);
+      if (bad.length > 0) throw new RouterError('INVALID_ARGUMENT', 'invalid detokenize request', { issues: bad });
+      return tandemV1.DetokenizeResponse.fromPartial({ text: ctx.chat.tokenizer.decode(req.tokens, { skipSpecialTokens: req.skipSpecialTokens ?? false }) });
+    }),
+    listModels: unary(ctx, 'listModels', (_req: tandemV1.ListModelsRequest, md) => {
+      principalOf(ctx, md);
+      const info = ctx.pool.info();
+      const ready = ctx.pool.replicas.filter((r) => r.healthy && !r.draining).length;
+      return tandemV1.ListModelsResponse.fromPartial({
+        models: [{ id: ctx.options.modelName, ownedBy: 'tandem', contextLength: info?.maxSeqLen ?? 0, replicas: ready }],
+      });
+    }),
+  });
+  const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAMES.tandem]: 'NOT_SERVING' });
+  health.addToServer(server);
+  addReflection(server, PROTO_INCLUDE_DIR, [PROTO_FILES.tandem]);
+  const bound = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p)));
+  });
+  return { server, health, port: bound };
+}
