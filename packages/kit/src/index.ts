@@ -5,4 +5,4 @@ export { loadConfig, describeConfig, field, env, type ConfigField, type ConfigFi
 export { HealthReporter, type ServingStatus } from './health.js';
 export { addReflection } from './reflection.js';
 export { installShutdown, type ShutdownOptions } from './shutdown.js';
-export { injectTraceContext, extractTraceContext } from './trace.js';
+export { injectTraceContext, extractTraceContext, traceMetadataFromHeaders, startServerSpan, startClientSpan, endSpan, type TraceContext, type Span } from './trace.js';

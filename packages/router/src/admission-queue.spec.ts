@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AdmissionQueue } from './admission-queue.js';
-import { RouterError } from './errors.js';
+import { TandemError } from '@tandem/kit';
 
 function drain<T>(q: AdmissionQueue<T>): T[] {
   const out: T[] = [];
@@ -50,10 +50,10 @@ describe('AdmissionQueue', () => {
     q.push({ tenant: 'a', priority: 0, cost: 1, value: 2 });
     let err: unknown;
     try { q.push({ tenant: 'a', priority: 0, cost: 1, value: 3 }, 4); } catch (e) { err = e; }
-    expect(err).toBeInstanceOf(RouterError);
-    expect((err as RouterError).code).toBe('RESOURCE_EXHAUSTED');
-    expect((err as RouterError).retryAfterSeconds).toBe(4);
-    expect((err as RouterError).message).toContain('tenant "a"');
+    expect(err).toBeInstanceOf(TandemError);
+    expect((err as TandemError).codeName).toBe('RESOURCE_EXHAUSTED');
+    expect((err as TandemError).retryAfterSeconds).toBe(4);
+    expect((err as TandemError).message).toContain('tenant "a"');
     q.push({ tenant: 'b', priority: 0, cost: 1, value: 4 });
     expect(() => q.push({ tenant: 'c', priority: 0, cost: 1, value: 5 })).toThrow(/queue is full/);
     expect(q.size).toBe(3);

@@ -6,7 +6,7 @@
 // forward, so another tenant's new request is served after at most one request of each busy tenant.
 // Priorities follow Cohere's `priority` field: lower values are served first (0 is the default and
 // most urgent); a lower level is only served when every more urgent level is empty.
-import { RouterError } from './errors.js';
+import { GrpcCode, TandemError } from '@tandem/kit';
 
 export interface QueueItem<T> {
   readonly tenant: string;
@@ -62,10 +62,10 @@ export class AdmissionQueue<T> {
     const mine = this.perTenant.get(item.tenant) ?? 0;
     const perTenant = this.options.maxQueuedPerTenant ?? this.options.maxQueued;
     if (this.count >= this.options.maxQueued) {
-      throw new RouterError('RESOURCE_EXHAUSTED', `the router queue is full (${this.options.maxQueued} requests waiting); retry later`, { retryAfterSeconds });
+      throw new TandemError(GrpcCode.RESOURCE_EXHAUSTED, `the router queue is full (${this.options.maxQueued} requests waiting); retry later`, { retryAfterSeconds });
     }
     if (mine >= perTenant) {
-      throw new RouterError('RESOURCE_EXHAUSTED', `tenant "${item.tenant}" has ${mine} requests waiting (at most ${perTenant}); retry later`, { retryAfterSeconds });
+      throw new TandemError(GrpcCode.RESOURCE_EXHAUSTED, `tenant "${item.tenant}" has ${mine} requests waiting (at most ${perTenant}); retry later`, { retryAfterSeconds });
     }
     let level = this.levels.get(item.priority);
     if (!level) this.levels.set(item.priority, (level = { tenants: new Map(), virtual: 0, lastFinish: new Map() }));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ANONYMOUS, ApiKeyStore, keyFromAuthorization } from './auth.js';
-import { RouterError } from './errors.js';
+import { TandemError } from '@tandem/kit';
 import { RateLimiter } from './rate-limit.js';
 
 const KEYS = JSON.stringify([
@@ -9,7 +9,7 @@ const KEYS = JSON.stringify([
 ]);
 
 function codeOf(f: () => unknown): string | undefined {
-  try { f(); } catch (e) { return (e as RouterError).code; }
+  try { f(); } catch (e) { return (e as TandemError).codeName; }
   return undefined;
 }
 
@@ -23,9 +23,9 @@ describe('ApiKeyStore', () => {
   });
 
   it.each([undefined, '', 'tk-aaaaaaaaaaaaaaaaaaab', 'tk-a'])('rejects %s as UNAUTHENTICATED without echoing it', (key) => {
-    let err: RouterError | undefined;
-    try { store.authenticate(key); } catch (e) { err = e as RouterError; }
-    expect(err?.code).toBe('UNAUTHENTICATED');
+    let err: TandemError | undefined;
+    try { store.authenticate(key); } catch (e) { err = e as TandemError; }
+    expect(err?.codeName).toBe('UNAUTHENTICATED');
     if (key) expect(err?.message).not.toContain(key);
   });
 
@@ -56,9 +56,9 @@ describe('RateLimiter', () => {
     const p = { keyId: 'k', tenant: 't', weight: 1, requestsPerMinute: 2 };
     rl.admit(p, 10);
     rl.admit(p, 10);
-    let err: RouterError | undefined;
-    try { rl.admit(p, 10); } catch (e) { err = e as RouterError; }
-    expect(err?.code).toBe('RESOURCE_EXHAUSTED');
+    let err: TandemError | undefined;
+    try { rl.admit(p, 10); } catch (e) { err = e as TandemError; }
+    expect(err?.codeName).toBe('RESOURCE_EXHAUSTED');
     expect(err?.retryAfterSeconds).toBe(30);
     expect(err?.message).toContain('"k"');
     now = 30_000;

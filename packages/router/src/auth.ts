@@ -4,7 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { zodIssueLines } from '@tandem/schemas';
-import { RouterError } from './errors.js';
+import { GrpcCode, TandemError } from '@tandem/kit';
 
 export const ApiKeySchema = z.strictObject({
   /** Shown in logs and metrics instead of the key. */
@@ -86,14 +86,14 @@ export class ApiKeyStore {
   authenticate(presented: string | undefined): Principal {
     if (!this.enabled) return ANONYMOUS;
     if (presented === undefined || presented === '') {
-      throw new RouterError('UNAUTHENTICATED', 'missing API key: send "Authorization: Bearer <key>"');
+      throw new TandemError(GrpcCode.UNAUTHENTICATED, 'missing API key: send "Authorization: Bearer <key>"');
     }
     const d = digest(presented);
     let found: Principal | undefined;
     for (const e of this.entries) {
       if (timingSafeEqual(d, e.digest)) found = e.principal;
     }
-    if (!found) throw new RouterError('UNAUTHENTICATED', 'invalid API key');
+    if (!found) throw new TandemError(GrpcCode.UNAUTHENTICATED, 'invalid API key');
     return found;
   }
 }

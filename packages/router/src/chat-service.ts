@@ -9,7 +9,8 @@ import { engineV1 } from '@tandem/proto';
 import type { ChatRequest, ChatStreamEvent, FinishReason, Usage } from '@tandem/schemas';
 import type { Principal } from './auth.js';
 import type { EngineGenerateResponse } from './engine-client.js';
-import { RouterError } from './errors.js';
+import { Metadata } from '@grpc/grpc-js';
+import { endSpan, GrpcCode, startClientSpan, TandemError, type TraceContext } from '@tandem/kit';
 import type { Logger } from './log.js';
 import type { RouterMetrics } from './metrics.js';
 import { blockHashes, type PrefixIndex } from './prefix-affinity.js';
@@ -31,8 +32,8 @@ export interface ChatJob {
   readonly deadline?: number;
   readonly signal: AbortSignal;
   readonly requestId?: string;
-  /** traceparent / tracestate to forward to the engine. */
-  readonly trace?: Readonly<Record<string, string>>;
+  /** The request's server span context: the engine call's client span is its child. */
+  readonly trace?: TraceContext;
 }
 
 export interface ChatRun {
@@ -60,6 +61,9 @@ export interface ChatServiceDeps {
   /** Token ids at or above it are rejected before reaching an engine (undefined: the engine checks). */
   readonly vocabSize?: number;
 }
+
+/** Tracer name of the router's spans. */
+export const TRACER_NAME = '@tandem/router';
 
 const RETRYABLE = new Set(['UNAVAILABLE', 'INTERNAL', 'UNKNOWN']);
 
@@ -89,14 +93,14 @@ export function prepareChat(deps: Pick<ChatServiceDeps, 'tokenizer'>, job: Pick<
   if (issues.length === 0 && ids.length + maxTokens > maxSeqLen) {
     issues.push(`max_tokens: ${maxTokens} output tokens after a ${ids.length}-token prompt exceed the model's context of ${maxSeqLen} tokens (at most ${maxSeqLen - ids.length})`);
   }
-  if (issues.length > 0) throw new RouterError('INVALID_ARGUMENT', 'invalid request', { issues });
+  if (issues.length > 0) throw new TandemError(GrpcCode.INVALID_ARGUMENT, 'invalid request', { issues });
   return { prompt, context, ids, maxTokens };
 }
 
 export async function startChat(deps: ChatServiceDeps, job: ChatJob): Promise<ChatRun> {
   const started = performance.now();
   const info = deps.pool.info();
-  if (!info) throw new RouterError('UNAVAILABLE', 'no replica is ready yet; retry later', { retryAfterSeconds: 1 });
+  if (!info) throw new TandemError(GrpcCode.UNAVAILABLE, 'no replica is ready yet; retry later', { retryAfterSeconds: 1 });
   const { context, ids, maxTokens } = prepareChat(deps, job, info.maxSeqLen);
   const id = job.requestId ?? randomUUID();
   const opened = await openEngineStream(deps, {
@@ -124,7 +128,8 @@ export interface EngineJob {
   readonly deadline?: number;
   /** performance.now() at arrival (TTFT). */
   readonly started: number;
-  readonly trace?: Readonly<Record<string, string>>;
+  /** Parent of the engine call's client span (its context is what the engine receives). */
+  readonly trace?: TraceContext;
 }
 
 export interface OpenedStream {
@@ -141,7 +146,7 @@ export interface OpenedStream {
  */
 export async function openEngineStream(deps: ChatServiceDeps, job: EngineJob): Promise<OpenedStream> {
   const info = deps.pool.info();
-  if (!info) throw new RouterError('UNAVAILABLE', 'no replica is ready yet; retry later', { retryAfterSeconds: 1 });
+  if (!info) throw new TandemError(GrpcCode.UNAVAILABLE, 'no replica is ready yet; retry later', { retryAfterSeconds: 1 });
   deps.rateLimiter.admit(job.principal, job.prompt.length);
   const hashes = blockHashes(job.prompt, info.blockSize);
   const cost = job.prompt.length + Math.min(job.maxTokens, deps.expectedOutputTokens);
@@ -156,8 +161,18 @@ export async function openEngineStream(deps: ChatServiceDeps, job: EngineJob): P
     const abort = new AbortController();
     const onClientAbort = () => abort.abort();
     job.signal.addEventListener('abort', onClientAbort, { once: true });
-    const stream = lease.conn.generate(engineReq, { signal: abort.signal, ...(job.deadline !== undefined ? { deadline: job.deadline } : {}), metadata: { ...job.trace, 'x-request-id': job.id } })[Symbol.asyncIterator]();
-    const cancel = () => {
+    // One client span per engine attempt; the engine gets its context (SDK → router → engine, one trace).
+    const traceMd = new Metadata();
+    const span = startClientSpan(TRACER_NAME, 'tandem.engine.v1.Engine/Generate', job.trace, traceMd, {
+      'rpc.system': 'grpc', 'rpc.service': 'tandem.engine.v1.Engine', 'rpc.method': 'Generate', 'tandem.replica': lease.replica.id, 'tandem.request_id': job.id, 'tandem.attempt': attempt,
+    });
+    const metadata: Record<string, string> = { 'x-request-id': job.id };
+    for (const [k, v] of Object.entries(traceMd.getMap())) metadata[k] = String(v);
+    const stream = lease.conn.generate(engineReq, { signal: abort.signal, ...(job.deadline !== undefined ? { deadline: job.deadline } : {}), metadata })[Symbol.asyncIterator]();
+    let ended = false;
+    const cancel = (error?: unknown) => {
+      if (!ended) endSpan(span, error);
+      ended = true;
       job.signal.removeEventListener('abort', onClientAbort);
       abort.abort();
       lease.release();
@@ -165,11 +180,11 @@ export async function openEngineStream(deps: ChatServiceDeps, job: EngineJob): P
     let first: IteratorResult<EngineGenerateResponse>;
     try {
       first = await stream.next();
-      if (first.done) throw new RouterError('UNAVAILABLE', 'engine stream ended before the first token');
+      if (first.done) throw new TandemError(GrpcCode.UNAVAILABLE, 'engine stream ended before the first token');
     } catch (e) {
-      cancel();
-      if (job.signal.aborted) throw new RouterError('CANCELLED', 'request cancelled');
-      const code = e instanceof RouterError ? e.code : grpcCodeName(e);
+      cancel(e);
+      if (job.signal.aborted) throw new TandemError(GrpcCode.CANCELLED, 'request cancelled');
+      const code = e instanceof TandemError ? e.codeName : grpcCodeName(e);
       if (RETRYABLE.has(code) && attempt < deps.maxRetries) {
         deps.log('warn', 'engine failed before the first token; retrying on another replica', { request_id: job.id, replica: lease.replica.id, error: (e as Error).message });
         deps.pool.markFailed(lease.replica, (e as Error).message);
@@ -177,16 +192,16 @@ export async function openEngineStream(deps: ChatServiceDeps, job: EngineJob): P
         deps.metrics.retries.inc();
         continue;
       }
-      if (code === 'INVALID_ARGUMENT') throw new RouterError('INVALID_ARGUMENT', `engine rejected the request: ${(e as Error).message}`, { cause: e });
-      if (code === 'DEADLINE_EXCEEDED') throw new RouterError('DEADLINE_EXCEEDED', 'deadline exceeded before the first token', { cause: e });
-      if (code === 'RESOURCE_EXHAUSTED') throw new RouterError('RESOURCE_EXHAUSTED', 'the engine is out of capacity; retry later', { retryAfterSeconds: 1, cause: e });
-      throw new RouterError('UNAVAILABLE', `replica ${lease.replica.id} failed and no other replica could take the request; retry later`, { cause: e, retryAfterSeconds: 1 });
+      if (code === 'INVALID_ARGUMENT') throw new TandemError(GrpcCode.INVALID_ARGUMENT, `engine rejected the request: ${(e as Error).message}`, { cause: e });
+      if (code === 'DEADLINE_EXCEEDED') throw new TandemError(GrpcCode.DEADLINE_EXCEEDED, 'deadline exceeded before the first token', { cause: e });
+      if (code === 'RESOURCE_EXHAUSTED') throw new TandemError(GrpcCode.RESOURCE_EXHAUSTED, 'the engine is out of capacity; retry later', { retryAfterSeconds: 1, cause: e });
+      throw new TandemError(GrpcCode.UNAVAILABLE, `replica ${lease.replica.id} failed and no other replica could take the request; retry later`, { cause: e, retryAfterSeconds: 1 });
     }
     deps.prefixIndex.record(hashes, lease.replica.id);
     if (lease.affinityHit) deps.metrics.prefixHits.inc();
     deps.metrics.ttft.observe({ route: job.route }, (performance.now() - job.started) / 1000);
     deps.metrics.promptTokens.inc({ tenant: job.principal.tenant }, job.prompt.length);
-    return { lease, first: first.value, rest: stream, cancel };
+    return { lease, first: first.value, rest: stream, cancel: () => cancel() };
   }
 }
 
@@ -243,10 +258,10 @@ async function* streamEvents(deps: ChatServiceDeps, job: ChatJob, s: StreamState
         }
         deps.pool.markFailed(s.lease.replica, (e as Error).message);
         deps.log('warn', 'engine failed mid-stream', { request_id: s.id, replica: s.lease.replica.id, error: (e as Error).message });
-        throw new RouterError('UNAVAILABLE', `replica ${s.lease.replica.id} failed after ${completion} tokens were streamed; the response is incomplete — retry the request`, { cause: e });
+        throw new TandemError(GrpcCode.UNAVAILABLE, `replica ${s.lease.replica.id} failed after ${completion} tokens were streamed; the response is incomplete — retry the request`, { cause: e });
       }
       msg = next.done ? undefined : next.value;
-      if (!msg) throw new RouterError('UNAVAILABLE', `replica ${s.lease.replica.id} ended the stream without finishing; the response is incomplete — retry the request`);
+      if (!msg) throw new TandemError(GrpcCode.UNAVAILABLE, `replica ${s.lease.replica.id} ended the stream without finishing; the response is incomplete — retry the request`);
     }
     if (finish === 'CANCELLED') {
       if (job.signal.aborted) return;

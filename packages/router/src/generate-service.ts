@@ -6,7 +6,7 @@ import { tandemV1, engineV1 } from '@tandem/proto';
 import type { Principal } from './auth.js';
 import { type ChatServiceDeps, grpcCodeName, openEngineStream } from './chat-service.js';
 import type { EngineGenerateResponse } from './engine-client.js';
-import { RouterError } from './errors.js';
+import { GrpcCode, TandemError, type TraceContext } from '@tandem/kit';
 import { StopMatcher } from './stop-sequences.js';
 
 export interface GenerateJob {
@@ -15,7 +15,8 @@ export interface GenerateJob {
   readonly signal: AbortSignal;
   readonly deadline?: number;
   readonly requestId?: string;
-  readonly trace?: Readonly<Record<string, string>>;
+  /** The request's server span context. */
+  readonly trace?: TraceContext;
 }
 
 /** Every problem of a Generate request, with its field path. */
@@ -47,14 +48,14 @@ const FINISH: Record<number, tandemV1.FinishReason> = {
 export async function startGenerate(deps: ChatServiceDeps, job: GenerateJob): Promise<{ replica: string; id: string; events: AsyncGenerator<tandemV1.GenerateEvent>; cancel: () => void }> {
   const started = performance.now();
   const info = deps.pool.info();
-  if (!info) throw new RouterError('UNAVAILABLE', 'no replica is ready yet; retry later', { retryAfterSeconds: 1 });
+  if (!info) throw new TandemError(GrpcCode.UNAVAILABLE, 'no replica is ready yet; retry later', { retryAfterSeconds: 1 });
   const r = job.request;
   const issues = checkGenerate(r, deps.vocabSize, info.maxSeqLen);
   const prompt = r.prompt !== undefined ? deps.tokenizer.encode(r.prompt) : r.promptTokens;
   if (issues.length === 0 && prompt.length + r.maxTokens > info.maxSeqLen) {
     issues.push(`max_tokens: ${r.maxTokens} after a ${prompt.length}-token prompt exceeds the model's context of ${info.maxSeqLen} tokens`);
   }
-  if (issues.length > 0) throw new RouterError('INVALID_ARGUMENT', 'invalid generate request', { issues });
+  if (issues.length > 0) throw new TandemError(GrpcCode.INVALID_ARGUMENT, 'invalid generate request', { issues });
   const id = job.requestId ?? randomUUID();
   const sp = r.sampling;
   const opened = await openEngineStream(deps, {
@@ -89,11 +90,11 @@ export async function startGenerate(deps: ChatServiceDeps, job: GenerateJob): Pr
           next = await opened.rest.next();
         } catch (e) {
           if (job.signal.aborted) return;
-          if (grpcCodeName(e) === 'DEADLINE_EXCEEDED') throw new RouterError('DEADLINE_EXCEEDED', 'deadline exceeded while generating');
+          if (grpcCodeName(e) === 'DEADLINE_EXCEEDED') throw new TandemError(GrpcCode.DEADLINE_EXCEEDED, 'deadline exceeded while generating');
           deps.pool.markFailed(opened.lease.replica, (e as Error).message);
-          throw new RouterError('UNAVAILABLE', `replica ${opened.lease.replica.id} failed after ${completion} tokens were streamed; the output is incomplete — retry the request`, { cause: e });
+          throw new TandemError(GrpcCode.UNAVAILABLE, `replica ${opened.lease.replica.id} failed after ${completion} tokens were streamed; the output is incomplete — retry the request`, { cause: e });
         }
-        if (next.done) throw new RouterError('UNAVAILABLE', `replica ${opened.lease.replica.id} ended the stream without finishing`);
+        if (next.done) throw new TandemError(GrpcCode.UNAVAILABLE, `replica ${opened.lease.replica.id} ended the stream without finishing`);
         msg = next.value;
       }
     } finally {

@@ -1,34 +1,29 @@
 // The public gRPC edge: tandem.v1.Tandem plus grpc.health.v1 and server reflection. Requests are
 // converted to Chat v2 JSON and validated exactly like HTTP ones; errors leave through `toStatus`.
 import { Metadata, Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
-import { addReflection } from '@tandem/kit';
+import { addReflection, endSpan, GrpcCode, startServerSpan, TandemError } from '@tandem/kit';
 import { HealthImplementation } from 'grpc-health-check';
 import { chatEventToProto, parseProtoChatRequest, PROTO_FILES, PROTO_INCLUDE_DIR, SERVICE_NAMES, TandemService, tandemV1 } from '@tandem/proto';
 import { keyFromAuthorization, type Principal } from './auth.js';
-import { startChat } from './chat-service.js';
+import { startChat, TRACER_NAME } from './chat-service.js';
 import { startGenerate } from './generate-service.js';
 import { cohereSampling } from './cohere-sampling.js';
-import { errorBody, grpcStatusOf, RouterError } from './errors.js';
 import type { RouterContext } from './router-context.js';
 
 function toStatus(ctx: RouterContext, method: string, e: unknown): { code: status; details: string; metadata: Metadata } {
-  const err = RouterError.from(e);
-  if (err.code === 'INTERNAL') ctx.log('error', 'grpc request failed', { method, error: String((err.cause as Error)?.stack ?? err.cause ?? err.message) });
-  ctx.metrics.errors.inc({ route: `grpc-${method}`, code: err.code });
-  const md = new Metadata();
-  if (err.retryAfterSeconds !== undefined) md.set('retry-after', String(err.retryAfterSeconds));
-  for (const issue of err.issues.slice(0, 100)) md.add('x-tandem-issue', encodeURIComponent(issue));
-  return { code: grpcStatusOf(err.code), details: errorBody(err).message, metadata: md };
+  const err = TandemError.from(e);
+  if (err.code === GrpcCode.INTERNAL) ctx.log('error', 'grpc request failed', { method, error: String((err.cause as Error)?.stack ?? err.cause ?? err.message) });
+  ctx.metrics.errors.inc({ route: `grpc-${method}`, code: err.codeName });
+  // Kit's status carries the issues (tandem-issues-bin, what @tandem/sdk reads) and retry-after;
+  // x-tandem-issue (one URL-encoded issue per entry) is kept for clients that read the older trailer.
+  const st = err.toGrpc();
+  for (const issue of err.issues.slice(0, 100)) st.metadata.add('x-tandem-issue', encodeURIComponent(issue));
+  return st;
 }
 
-/** W3C trace context to forward to the engine (router → engine spans join the client's trace). */
-function traceHeaders(md: Metadata): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const k of ['traceparent', 'tracestate']) {
-    const v = md.get(k)[0];
-    if (typeof v === 'string') out[k] = v;
-  }
-  return out;
+/** A SERVER span for a streaming method, parented by the caller's trace context (metadata). */
+function serverSpan(method: string, md: Metadata) {
+  return startServerSpan(TRACER_NAME, `tandem.v1.Tandem/${method}`, md, { 'rpc.system': 'grpc', 'rpc.service': 'tandem.v1.Tandem', 'rpc.method': method });
 }
 
 function principalOf(ctx: RouterContext, md: Metadata): Principal {
@@ -45,6 +40,8 @@ function deadlineOf(ctx: RouterContext, call: { getDeadline(): Date | number }):
 
 async function chat(ctx: RouterContext, call: ServerWritableStream<tandemV1.ChatRequest, tandemV1.ChatEvent>): Promise<void> {
   const started = performance.now();
+  const { span, ctx: trace } = serverSpan('Chat', call.metadata);
+  let failure: unknown;
   const abort = new AbortController();
   call.on('cancelled', () => abort.abort());
   let replica = 'none';
@@ -53,10 +50,9 @@ async function chat(ctx: RouterContext, call: ServerWritableStream<tandemV1.Chat
     const principal = principalOf(ctx, call.metadata);
     // The same validation (and field paths) as the HTTP edge; the proto helper adds proto-only issues.
     const v = parseProtoChatRequest(call.request);
-    if (!v.ok) throw new RouterError('INVALID_ARGUMENT', 'invalid chat request', { issues: v.issues });
+    if (!v.ok) throw new TandemError(GrpcCode.INVALID_ARGUMENT, 'invalid chat request', { issues: v.issues });
     const r = v.value;
     const reqId = call.metadata.get('x-request-id')[0];
-    const trace = traceHeaders(call.metadata);
     const run = await startChat(ctx.chat, {
       route: 'grpc-chat', request: r, sampling: cohereSampling(r), ...(r.max_tokens !== undefined ? { maxTokens: r.max_tokens } : {}),
       stopSequences: r.stop_sequences ?? [], principal, priority: r.priority ?? 0, deadline: deadlineOf(ctx, call), signal: abort.signal,
@@ -77,11 +73,13 @@ async function chat(ctx: RouterContext, call: ServerWritableStream<tandemV1.Chat
     }
     if (!call.cancelled) call.end();
   } catch (e) {
-    code = RouterError.from(e).code;
+    failure = e;
+    code = TandemError.from(e).codeName;
     // grpc-js sends the status when the stream emits 'error' (destroy() would drop it).
     if (!call.cancelled) call.emit('error', Object.assign(new Error(), toStatus(ctx, 'chat', e)));
   } finally {
     if (abort.signal.aborted && code === 'OK') code = 'CANCELLED';
+    endSpan(span, failure);
     ctx.metrics.requests.inc({ route: 'grpc-chat', replica, code });
     ctx.metrics.e2e.observe({ route: 'grpc-chat', code }, (performance.now() - started) / 1000);
   }
@@ -89,13 +87,15 @@ async function chat(ctx: RouterContext, call: ServerWritableStream<tandemV1.Chat
 
 async function generate(ctx: RouterContext, call: ServerWritableStream<tandemV1.GenerateRequest, tandemV1.GenerateEvent>): Promise<void> {
   const started = performance.now();
+  const { span, ctx: trace } = serverSpan('Generate', call.metadata);
+  let failure: unknown;
   const abort = new AbortController();
   call.on('cancelled', () => abort.abort());
   let replica = 'none';
   let code = 'OK';
   try {
     const principal = principalOf(ctx, call.metadata);
-    const run = await startGenerate(ctx.chat, { request: call.request, principal, signal: abort.signal, deadline: deadlineOf(ctx, call), trace: traceHeaders(call.metadata) });
+    const run = await startGenerate(ctx.chat, { request: call.request, principal, signal: abort.signal, deadline: deadlineOf(ctx, call), trace });
     replica = run.replica;
     try {
       const md = new Metadata();
@@ -108,10 +108,12 @@ async function generate(ctx: RouterContext, call: ServerWritableStream<tandemV1.
     }
     if (!call.cancelled) call.end();
   } catch (e) {
-    code = RouterError.from(e).code;
+    failure = e;
+    code = TandemError.from(e).codeName;
     if (!call.cancelled) call.emit('error', Object.assign(new Error(), toStatus(ctx, 'generate', e)));
   } finally {
     if (abort.signal.aborted && code === 'OK') code = 'CANCELLED';
+    endSpan(span, failure);
     ctx.metrics.requests.inc({ route: 'grpc-generate', replica, code });
     ctx.metrics.e2e.observe({ route: 'grpc-generate', code }, (performance.now() - started) / 1000);
   }
@@ -150,7 +152,7 @@ export async function startGrpcServer(ctx: RouterContext, host: string, port: nu
     detokenize: unary(ctx, 'detokenize', (req: tandemV1.DetokenizeRequest, md) => {
       principalOf(ctx, md);
       const bad = req.tokens.map((t, i) => (ctx.chat.tokenizer.tokenToString(t) === undefined ? `tokens[${i}]: unknown token id ${t}` : '')).filter(Boolean);
-      if (bad.length > 0) throw new RouterError('INVALID_ARGUMENT', 'invalid detokenize request', { issues: bad });
+      if (bad.length > 0) throw new TandemError(GrpcCode.INVALID_ARGUMENT, 'invalid detokenize request', { issues: bad });
       return tandemV1.DetokenizeResponse.fromPartial({ text: ctx.chat.tokenizer.decode(req.tokens, { skipSpecialTokens: req.skipSpecialTokens ?? false }) });
     }),
     listModels: unary(ctx, 'listModels', (_req: tandemV1.ListModelsRequest, md) => {

@@ -3,12 +3,12 @@
 // that fail after the first event end with an error event instead (headers are already sent).
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { endSpan, GrpcCode, type GrpcCodeName, startServerSpan, TandemError, traceMetadataFromHeaders, type TraceContext } from '@tandem/kit';
 import { type ChatStreamEvent, validateChatRequest, validateChatRequestBody } from '@tandem/schemas';
 import { keyFromAuthorization, type Principal } from './auth.js';
-import { type ChatJob, type ChatRun, startChat } from './chat-service.js';
+import { type ChatJob, type ChatRun, startChat, TRACER_NAME } from './chat-service.js';
 import { cohereSampling } from './cohere-sampling.js';
 import { collectChatResponse } from './collect.js';
-import { errorBody, httpStatusOf, RouterError } from './errors.js';
 import { mapOpenAIRequest, OpenAIChunker, openAICompletion } from './openai.js';
 import type { RouterContext } from './router-context.js';
 
@@ -23,7 +23,7 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > MAX_BODY_BYTES) {
-        reject(new RouterError('INVALID_ARGUMENT', `request body is larger than ${MAX_BODY_BYTES} bytes`));
+        reject(new TandemError(GrpcCode.INVALID_ARGUMENT, `request body is larger than ${MAX_BODY_BYTES} bytes`));
         req.destroy();
       } else chunks.push(c);
     });
@@ -38,11 +38,21 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
+/**
+ * The JSON body every HTTP error gets: a message a person can read (every issue with its path on its
+ * own line) plus the issues as a list. Kit's toJSON() keeps the message bare; HTTP clients read the
+ * message alone, so the issues are folded in here.
+ */
+function errorBody(e: TandemError): { message: string; code: GrpcCodeName; issues?: readonly string[] } {
+  const message = e.issues.length > 0 ? `${e.message}:\n  ${e.issues.join('\n  ')}` : e.message;
+  return { message, code: e.codeName, ...(e.issues.length > 0 ? { issues: e.issues } : {}) };
+}
+
 function sendError(ctx: RouterContext, res: ServerResponse, route: string, e: unknown, requestId: string): void {
-  const err = RouterError.from(e);
-  if (err.code === 'INTERNAL') ctx.log('error', 'request failed', { request_id: requestId, route, error: String((err.cause as Error)?.stack ?? err.cause ?? err.message) });
-  else ctx.log('info', 'request rejected', { request_id: requestId, route, code: err.code, error: err.message });
-  ctx.metrics.errors.inc({ route, code: err.code });
+  const err = TandemError.from(e);
+  if (err.code === GrpcCode.INTERNAL) ctx.log('error', 'request failed', { request_id: requestId, route, error: String((err.cause as Error)?.stack ?? err.cause ?? err.message) });
+  else ctx.log('info', 'request rejected', { request_id: requestId, route, code: err.codeName, error: err.message });
+  ctx.metrics.errors.inc({ route, code: err.codeName });
   if (res.headersSent) {
     res.end();
     return;
@@ -51,9 +61,9 @@ function sendError(ctx: RouterContext, res: ServerResponse, route: string, e: un
   if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.retryAfterSeconds);
   const body = errorBody(err);
   const payload = route === 'openai-chat'
-    ? { error: { message: body.message, type: err.code === 'INVALID_ARGUMENT' ? 'invalid_request_error' : 'server_error', param: null, code: err.code, ...(body.issues ? { issues: body.issues } : {}) } }
+    ? { error: { message: body.message, type: err.code === GrpcCode.INVALID_ARGUMENT ? 'invalid_request_error' : 'server_error', param: null, code: body.code, ...(body.issues ? { issues: body.issues } : {}) } }
     : body;
-  sendJson(res, httpStatusOf(err.code), payload, headers);
+  sendJson(res, err.httpStatus, payload, headers);
 }
 
 function deadlineOf(ctx: RouterContext, req: IncomingMessage): number {
@@ -94,18 +104,27 @@ async function handle(ctx: RouterContext, req: IncomingMessage, res: ServerRespo
   }
   if (url === '/v2/chat' || url === '/v1/chat/completions') {
     const route: Route = url === '/v2/chat' ? 'v2-chat' : 'openai-chat';
-    if (req.method !== 'POST') throw new RouterError('NOT_FOUND', `${url} takes POST`);
+    if (req.method !== 'POST') throw new TandemError(GrpcCode.NOT_FOUND, `${url} takes POST`);
+    // The server span: parent is the caller's traceparent; the engine call's client span is its child.
+    const { span, ctx: traceCtx } = startServerSpan(TRACER_NAME, `POST ${url}`, traceMetadataFromHeaders(req.headers), {
+      'http.request.method': 'POST', 'url.path': url, 'tandem.route': route, 'tandem.request_id': requestId,
+    });
+    let failure: unknown;
     try {
-      await chat(ctx, req, res, route, requestId);
+      await chat(ctx, req, res, route, requestId, traceCtx);
     } catch (e) {
+      failure = e;
       sendError(ctx, res, route, e, requestId);
+    } finally {
+      span.setAttribute('http.response.status_code', res.statusCode);
+      endSpan(span, failure);
     }
     return;
   }
-  throw new RouterError('NOT_FOUND', `no route for ${req.method} ${url}`);
+  throw new TandemError(GrpcCode.NOT_FOUND, `no route for ${req.method} ${url}`);
 }
 
-async function chat(ctx: RouterContext, req: IncomingMessage, res: ServerResponse, route: Route, requestId: string): Promise<void> {
+async function chat(ctx: RouterContext, req: IncomingMessage, res: ServerResponse, route: Route, requestId: string, trace: TraceContext): Promise<void> {
   const started = performance.now();
   const principal = authenticate(ctx, req);
   const body = await readBody(req);
@@ -114,7 +133,7 @@ async function chat(ctx: RouterContext, req: IncomingMessage, res: ServerRespons
   let includeUsage = false;
   if (route === 'v2-chat') {
     const v = validateChatRequestBody(body);
-    if (!v.ok) throw new RouterError('INVALID_ARGUMENT', 'invalid chat request', { issues: v.issues });
+    if (!v.ok) throw new TandemError(GrpcCode.INVALID_ARGUMENT, 'invalid chat request', { issues: v.issues });
     const r = v.value;
     stream = r.stream ?? false;
     job = {
@@ -126,11 +145,11 @@ async function chat(ctx: RouterContext, req: IncomingMessage, res: ServerRespons
     try {
       raw = JSON.parse(body.toString('utf8'));
     } catch (e) {
-      throw new RouterError('INVALID_ARGUMENT', 'invalid chat completion request', { issues: [`(body): not valid JSON: ${(e as Error).message}`] });
+      throw new TandemError(GrpcCode.INVALID_ARGUMENT, 'invalid chat completion request', { issues: [`(body): not valid JSON: ${(e as Error).message}`] });
     }
     const { mapped } = mapOpenAIRequest(raw);
     const v = validateChatRequest(mapped.chat);
-    if (!v.ok) throw new RouterError('INVALID_ARGUMENT', 'invalid chat completion request', { issues: v.issues });
+    if (!v.ok) throw new TandemError(GrpcCode.INVALID_ARGUMENT, 'invalid chat completion request', { issues: v.issues });
     stream = mapped.stream;
     includeUsage = mapped.includeUsage;
     job = {
@@ -138,8 +157,6 @@ async function chat(ctx: RouterContext, req: IncomingMessage, res: ServerRespons
       stopSequences: mapped.stop, principal, priority: v.value.priority ?? 0, deadline: deadlineOf(ctx, req), requestId,
     };
   }
-  const trace: Record<string, string> = {};
-  for (const k of ['traceparent', 'tracestate'] as const) if (typeof req.headers[k] === 'string') trace[k] = req.headers[k];
   const abort = new AbortController();
   // The client went away before we finished: cancel (frees the engine's KV blocks).
   res.on('close', () => { if (!res.writableFinished) abort.abort(); });
@@ -156,7 +173,7 @@ async function chat(ctx: RouterContext, req: IncomingMessage, res: ServerRespons
       sendJson(res, 200, out, headers);
     }
   } catch (e) {
-    code = RouterError.from(e).code;
+    code = TandemError.from(e).codeName;
     throw e;
   } finally {
     run.cancel();
@@ -176,10 +193,10 @@ async function streamSse(res: ServerResponse, route: Route, run: ChatRun, header
       else write(`event: ${ev.type}\ndata: ${JSON.stringify(ev)}\n\n`);
     }
   } catch (e) {
-    const err = RouterError.from(e);
-    ctx.log('warn', 'stream ended with an error', { request_id: run.id, replica: run.replica, code: err.code, error: err.message });
-    const message = `${err.code}: ${err.message}`;
-    if (chunker) write(`data: ${JSON.stringify({ error: { message, type: 'server_error', code: err.code } })}\n\n`);
+    const err = TandemError.from(e);
+    ctx.log('warn', 'stream ended with an error', { request_id: run.id, replica: run.replica, code: err.codeName, error: err.message });
+    const message = `${err.codeName}: ${err.message}`;
+    if (chunker) write(`data: ${JSON.stringify({ error: { message, type: 'server_error', code: err.codeName } })}\n\n`);
     else write(`event: message-end\ndata: ${JSON.stringify({ type: 'message-end', id: run.id, delta: { finish_reason: 'ERROR', error: message } })}\n\n`);
     res.end();
     throw err;

@@ -2,7 +2,6 @@
 // metrics — in front of tandem.engine.v1 replicas.
 export { startRouter, type RunningRouter, type StartRouterExtras } from './router.js';
 export { ROUTER_CONFIG, parseRouterOptions, type RouterOptions, type RouterOptionsInput } from './options.js';
-export { RouterError, httpStatusOf, grpcStatusOf, type ErrorCode } from './errors.js';
 export { AdmissionQueue, type QueueItem, type AdmissionQueueOptions } from './admission-queue.js';
 export { pickReplica, defaultPicker, type PickerConfig, type PickRequest } from './picker.js';
 export { Replica, type ReplicaInfo, type ReplicaStats } from './replica.js';

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { type ChatRequest, type ChatStreamEvent, type FinishReason, type Usage, validateChatRequest, zodIssueLines } from '@tandem/schemas';
 import type { engineV1 } from '@tandem/proto';
-import { RouterError } from './errors.js';
+import { GrpcCode, TandemError } from '@tandem/kit';
 
 const TextPart = z.object({ type: z.literal('text'), text: z.string() });
 const Content = z.union([z.string(), z.array(TextPart)]);
@@ -110,7 +110,7 @@ export function mapOpenAIRequest(raw: unknown): { mapped: MappedOpenAIRequest; c
       const v = validateChatRequest({ model: 'm', messages: mapMessages(msgs.data) });
       if (!v.ok) issues.push(...v.issues.filter((i) => i.startsWith('messages') && !issues.includes(i)));
     }
-    throw new RouterError('INVALID_ARGUMENT', 'invalid chat completion request', { issues });
+    throw new TandemError(GrpcCode.INVALID_ARGUMENT, 'invalid chat completion request', { issues });
   }
   const req = r.data;
   const messages = mapMessages(req.messages);

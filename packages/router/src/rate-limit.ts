@@ -2,7 +2,7 @@
 // continuously (a burst of up to one minute's allowance, then the steady rate). Prompt tokens are
 // charged at admission; output tokens when the request ends (the bucket may go negative, which
 // delays the key's next request instead of cutting a running stream).
-import { RouterError } from './errors.js';
+import { GrpcCode, TandemError } from '@tandem/kit';
 import type { Principal } from './auth.js';
 
 class Bucket {
@@ -43,7 +43,7 @@ export class RateLimiter {
     const waitT = tb?.waitFor(promptTokens, t) ?? 0;
     if (waitR > 0 || waitT > 0) {
       const what = waitR > 0 ? `${p.requestsPerMinute} requests per minute` : `${p.tokensPerMinute} tokens per minute`;
-      throw new RouterError('RESOURCE_EXHAUSTED', `rate limit of API key "${p.keyId}" exceeded (${what})`, {
+      throw new TandemError(GrpcCode.RESOURCE_EXHAUSTED, `rate limit of API key "${p.keyId}" exceeded (${what})`, {
         retryAfterSeconds: Math.max(1, Math.ceil(Math.max(waitR, waitT))),
       });
     }

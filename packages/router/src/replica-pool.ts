@@ -4,7 +4,7 @@
 // queue head is offered to the picker again.
 import { AdmissionQueue } from './admission-queue.js';
 import { type EngineConnection, type EngineInfo, type EngineStats, GrpcEngineConnection } from './engine-client.js';
-import { RouterError } from './errors.js';
+import { GrpcCode, TandemError } from '@tandem/kit';
 import type { RouterMetrics } from './metrics.js';
 import { defaultPicker, pickReplica, type PickerConfig } from './picker.js';
 import type { PrefixIndex } from './prefix-affinity.js';
@@ -125,7 +125,7 @@ export class ReplicaPool {
   }
 
   acquire(req: AcquireRequest): Promise<Lease> {
-    if (req.signal.aborted) return Promise.reject(new RouterError('CANCELLED', 'request cancelled'));
+    if (req.signal.aborted) return Promise.reject(new TandemError(GrpcCode.CANCELLED, 'request cancelled'));
     if (!this.anyCandidate(req)) return Promise.reject(this.noReplica(req));
     if (this.queue.size === 0) {
       // Nobody waiting: place at once when a replica fits (a full queue must not block a free replica).
@@ -140,20 +140,20 @@ export class ReplicaPool {
         clearTimeout(timer);
         req.signal.removeEventListener('abort', onAbort);
       };
-      const fail = (e: RouterError) => {
+      const fail = (e: TandemError) => {
         if (this.queue.remove(waiter)) {
           cleanup();
           this.options.metrics.queueDepth.set(this.queue.size);
           reject(e);
         }
       };
-      const onAbort = () => fail(new RouterError('CANCELLED', 'request cancelled while queued'));
+      const onAbort = () => fail(new TandemError(GrpcCode.CANCELLED, 'request cancelled while queued'));
       req.signal.addEventListener('abort', onAbort, { once: true });
       const maxWait = this.options.maxQueueWaitMs ?? 60_000;
       const until = Math.min(Date.now() + maxWait, req.deadline ?? Infinity);
       const timer = setTimeout(() => {
-        if (req.deadline !== undefined && Date.now() >= req.deadline) fail(new RouterError('DEADLINE_EXCEEDED', 'deadline exceeded while waiting for a replica'));
-        else fail(new RouterError('RESOURCE_EXHAUSTED', `no replica had capacity within ${maxWait} ms; retry later`, { retryAfterSeconds: 1 }));
+        if (req.deadline !== undefined && Date.now() >= req.deadline) fail(new TandemError(GrpcCode.DEADLINE_EXCEEDED, 'deadline exceeded while waiting for a replica'));
+        else fail(new TandemError(GrpcCode.RESOURCE_EXHAUSTED, `no replica had capacity within ${maxWait} ms; retry later`, { retryAfterSeconds: 1 }));
       }, Math.max(0, until - Date.now()));
       // Resolution path (pump) clears the timer and listener through these wrappers.
       (waiter as { resolve: (l: Lease) => void }).resolve = (l) => { cleanup(); resolve(l); };
@@ -206,9 +206,9 @@ export class ReplicaPool {
     return this.replicas.some((r) => r.healthy && r.info && !r.draining && !req.exclude.has(r.id));
   }
 
-  private noReplica(req: AcquireRequest): RouterError {
+  private noReplica(req: AcquireRequest): TandemError {
     const tried = req.exclude.size > 0 ? ` (${req.exclude.size} tried and failed)` : '';
-    return new RouterError('UNAVAILABLE', `no ready replica can serve the request${tried}; retry later`, { retryAfterSeconds: 1 });
+    return new TandemError(GrpcCode.UNAVAILABLE, `no ready replica can serve the request${tried}; retry later`, { retryAfterSeconds: 1 });
   }
 
   private totalSlots(): number {
@@ -244,7 +244,7 @@ export class ReplicaPool {
   close(): void {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    for (let head = this.queue.pop(); head; head = this.queue.pop()) head.value.reject(new RouterError('UNAVAILABLE', 'the router is shutting down'));
+    for (let head = this.queue.pop(); head; head = this.queue.pop()) head.value.reject(new TandemError(GrpcCode.UNAVAILABLE, 'the router is shutting down'));
     for (const c of this.conns.values()) c.close();
   }
 }

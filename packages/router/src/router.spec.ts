@@ -3,8 +3,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, Metadata, status } from '@grpc/grpc-js';
+import { type Attributes, type Context, type Span, type SpanContext, SpanKind, type SpanOptions, type SpanStatus, trace, type Tracer, type TracerProvider } from '@opentelemetry/api';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChatTokenizer, writeTokenizerFiles } from '@tandem/chat';
+import { TandemError } from '@tandem/kit';
 import { TandemGrpcClient, tandemV1 } from '@tandem/proto';
 import { startRouter, type RunningRouter } from './router.js';
 import { silentLogger } from './log.js';
@@ -265,6 +267,10 @@ describe('gRPC tandem.v1', () => {
     c.close();
     expect(err.code).toBe(status.INVALID_ARGUMENT);
     for (const p of ['prompt:', 'max_tokens:', 'stop_sequences[0]:']) expect(err.details).toContain(p);
+    // The issues also ride in the tandem-issues-bin trailer, decoded the way @tandem/sdk does.
+    const decoded = TandemError.from(err);
+    expect(decoded.message).toBe('invalid generate request');
+    expect(decoded.issues.map((i) => i.split(':')[0])).toEqual(['prompt', 'max_tokens', 'stop_sequences[0]']);
   });
 
   it('Tokenize / Detokenize / ListModels', async () => {
@@ -276,5 +282,70 @@ describe('gRPC tandem.v1', () => {
     c.close();
     expect(detok.text).toBe('Hello world');
     expect(models.models[0]).toMatchObject({ id: 'tiny', replicas: 1 });
+  });
+});
+
+/** A minimal recording TracerProvider (no SDK): spans keep their kind, parent, attributes, status. */
+interface Recorded { name: string; kind: SpanKind; parentSpanId?: string; sc: SpanContext; attributes: Attributes; status?: SpanStatus; ended: boolean }
+function recordingProvider(): TracerProvider & { spans: Recorded[] } {
+  const spans: Recorded[] = [];
+  const hex = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 16).toString(16)).join('');
+  const tracer = {
+    startSpan(name: string, options: SpanOptions = {}, ctx?: Context): Span {
+      const parent = ctx ? trace.getSpanContext(ctx) : undefined;
+      const r: Recorded = { name, kind: options.kind ?? SpanKind.INTERNAL, sc: { traceId: parent?.traceId ?? hex(32), spanId: hex(16), traceFlags: 1 }, attributes: { ...options.attributes }, ended: false };
+      if (parent) r.parentSpanId = parent.spanId;
+      spans.push(r);
+      const span: Span = {
+        spanContext: () => r.sc,
+        setAttribute: (k, v) => { if (v !== undefined) r.attributes[k] = v; return span; },
+        setAttributes: (a) => { Object.assign(r.attributes, a); return span; },
+        addEvent: () => span, addLink: () => span, addLinks: () => span, recordException: () => undefined,
+        setStatus: (st) => { r.status = st; return span; },
+        updateName: (n) => { r.name = n; return span; },
+        end: () => { r.ended = true; },
+        isRecording: () => !r.ended,
+      };
+      return span;
+    },
+  } as unknown as Tracer;
+  return { spans, getTracer: () => tracer };
+}
+
+describe('OpenTelemetry spans', () => {
+  const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+  let provider: ReturnType<typeof recordingProvider>;
+  beforeAll(() => {
+    provider = recordingProvider();
+    trace.setGlobalTracerProvider(provider);
+  });
+  afterAll(() => trace.disable());
+
+  it('HTTP chat: a server span under the caller, a client span under it, whose context the engine gets', async () => {
+    provider.spans.length = 0;
+    const { router, engines } = await stack([{}]);
+    expect((await post(router, '/v2/chat', userMsg, { traceparent: tp })).status).toBe(200);
+    const server = provider.spans.find((sp) => sp.kind === SpanKind.SERVER)!;
+    const client = provider.spans.find((sp) => sp.kind === SpanKind.CLIENT)!;
+    expect(server).toMatchObject({ name: 'POST /v2/chat', parentSpanId: 'b7ad6b7169203331', ended: true, attributes: { 'http.response.status_code': 200 } });
+    expect(server.sc.traceId).toBe('0af7651916cd43dd8448eb211c80319c');
+    expect(client).toMatchObject({ name: 'tandem.engine.v1.Engine/Generate', parentSpanId: server.sc.spanId, ended: true, attributes: { 'tandem.replica': 'r0' } });
+    expect(engines[0]!.traceparents).toEqual([`00-0af7651916cd43dd8448eb211c80319c-${client.sc.spanId}-01`]);
+  });
+
+  it('gRPC Generate with bad fields: the server span ends with ERROR and the gRPC code', async () => {
+    provider.spans.length = 0;
+    const { router } = await stack([{}]);
+    const c = new TandemGrpcClient(router.grpcAddress, credentials.createInsecure());
+    const md = new Metadata();
+    md.set('traceparent', tp);
+    const bad = c.generate(tandemV1.GenerateRequest.fromPartial({ model: 'tiny', maxTokens: 0 }), md);
+    await new Promise((resolve) => { bad.on('error', resolve); bad.on('data', () => undefined); });
+    c.close();
+    await new Promise((r) => setTimeout(r, 20));
+    const server = provider.spans.find((sp) => sp.kind === SpanKind.SERVER)!;
+    expect(server).toMatchObject({ name: 'tandem.v1.Tandem/Generate', parentSpanId: 'b7ad6b7169203331', ended: true, attributes: { 'rpc.grpc.status_code': status.INVALID_ARGUMENT } });
+    expect(server.status?.message).toMatch(/^INVALID_ARGUMENT: invalid generate request/);
+    expect(provider.spans.filter((sp) => sp.kind === SpanKind.CLIENT)).toEqual([]);
   });
 });

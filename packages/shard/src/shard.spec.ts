@@ -110,11 +110,22 @@ describe('shard', () => {
   });
 
   it('cancels the engine request when the deadline passes', async () => {
-    const call = client.generate(req({ requestId: 'late', maxTokens: 250 }), new Metadata(), { deadline: Date.now() + 30 });
-    const err = (await collect(call).catch((e: unknown) => e)) as ServiceError;
-    expect(err.code).toBe(status.DEADLINE_EXCEEDED);
-    await waitFor(() => ends.has('late'));
-    expect(ends.get('late')).toBe('cancelled');
+    // Its own shard with a long context, so the request cannot finish (thousands of tokens) before
+    // a 30 ms deadline even on a fast machine: the engine must cancel it, not run it to the end.
+    const longEnds = new Map<string, string>();
+    const long = await startShard({ ...quiet, modelDir: TINY_MODEL, maxSeqLen: 16384, onRequestEnd: (id, f) => longEnds.set(id, f) });
+    const longClient = new EngineGrpcClient(long.address, credentials.createInsecure());
+    try {
+      await long.ready;
+      const call = longClient.generate(req({ requestId: 'late', maxTokens: 12000 }), new Metadata(), { deadline: Date.now() + 30 });
+      const err = (await collect(call).catch((e: unknown) => e)) as ServiceError;
+      expect(err.code).toBe(status.DEADLINE_EXCEEDED);
+      await waitFor(() => longEnds.has('late'));
+      expect(longEnds.get('late')).toBe('cancelled');
+    } finally {
+      longClient.close();
+      await long.close();
+    }
   });
 
   it('cancels a running request by id through Cancel', async () => {
