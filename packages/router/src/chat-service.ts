@@ -88,6 +88,8 @@ export function prepareChat(deps: Pick<ChatServiceDeps, 'tokenizer'>, job: Pick<
   const { prompt, context } = renderChatRequest(job.request);
   const ids = deps.tokenizer.encodeParts(prompt.parts);
   const issues: string[] = [];
+  // Chat logprobs are not streamed back yet (Generate returns them): refuse rather than ignore.
+  if ((job.request as { logprobs?: boolean }).logprobs === true) issues.push('logprobs: not supported on Chat yet; use Generate (tandem.v1) for token logprobs');
   if (ids.length >= maxSeqLen) issues.push(`messages: the rendered prompt is ${ids.length} tokens; the model's context is ${maxSeqLen} tokens`);
   const maxTokens = job.maxTokens ?? Math.max(1, maxSeqLen - ids.length);
   if (issues.length === 0 && ids.length + maxTokens > maxSeqLen) {

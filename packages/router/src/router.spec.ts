@@ -117,6 +117,13 @@ describe('HTTP /v2/chat', () => {
     expect(res.status).toBe(400);
     expect(((await res.json()) as { issues: string[] }).issues[0]).toMatch(/^max_tokens: /);
   });
+
+  it('logprobs on Chat is refused with a clear issue, not silently ignored', async () => {
+    const { router } = await stack([{}]);
+    const res = await post(router, '/v2/chat', { ...userMsg, logprobs: true });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { issues: string[] }).issues).toEqual([expect.stringMatching(/^logprobs: not supported on Chat yet/)]);
+  });
 });
 
 describe('HTTP /v1/chat/completions', () => {
