@@ -18,13 +18,17 @@ export const USAGE = `usage: tandem <command> [flags]   (tandem <command> --help
   chat render|parse|conformance   chat-format tools
   chat [--url URL] MESSAGE        stream a reply from a running stack
   up             run the local stack: shards + router (tandem up --help)
-  operator render|run   objects for a ModelDeployment / run the operator`;
+  operator render|run   objects for a ModelDeployment / run the operator
+  shard          one engine process (config from TANDEM_* environment variables)
+  router         the router process (flags or TANDEM_* environment variables)`;
 
 type Command = (argv: string[]) => Promise<number>;
 
 // Commands that pull in heavy dependencies (gRPC servers, the Kubernetes client) load lazily, so
 // `tandem logits` and friends start fast.
 const lazy = (load: () => Promise<Command>): Command => async (argv) => (await load())(argv);
+// Server processes run until a signal; their own handlers drain and exit.
+const untilSignal = (): Promise<number> => new Promise<number>(() => {});
 
 const COMMANDS: Record<string, Command> = {
   model: runModelCommand,
@@ -35,6 +39,15 @@ const COMMANDS: Record<string, Command> = {
   chat: lazy(async () => (await import('./commands/chat.js')).runChatCommand),
   up: lazy(async () => (await import('./commands/up.js')).runUpCommand),
   operator: lazy(async () => (await import('./commands/operator.js')).runOperatorCommand),
+  // The processes a ModelDeployment's pods run (and `tandem up` spawns): config from TANDEM_* env.
+  shard: lazy(async () => {
+    const { runShardMain } = await import('@tandem/shard');
+    return async () => { await runShardMain(); return untilSignal(); };
+  }),
+  router: lazy(async () => {
+    const { runRouterMain } = await import('@tandem/router');
+    return async (argv) => { await runRouterMain(argv); return untilSignal(); };
+  }),
 };
 
 export async function main(argv: string[]): Promise<number> {

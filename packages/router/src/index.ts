@@ -11,3 +11,4 @@ export { RateLimiter } from './rate-limit.js';
 export { RouterMetrics } from './metrics.js';
 export { GrpcEngineConnection, type EngineConnection } from './engine-client.js';
 export { jsonLogger, type Logger } from './log.js';
+export { runRouterMain, USAGE as ROUTER_USAGE } from './run-main.js';

@@ -2,3 +2,4 @@
 export { startShard, type Shard, type StartShardOptions } from './shard.js';
 export { SHARD_CONFIG, type ShardConfig } from './config.js';
 export { validateGenerate, type ValidGenerate } from './validate.js';
+export { runShardMain } from './run-main.js';
