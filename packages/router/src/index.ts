@@ -9,6 +9,7 @@ export { PrefixIndex, blockHashes } from './prefix-affinity.js';
 export { ApiKeyStore, type ApiKey, type Principal } from './auth.js';
 export { RateLimiter } from './rate-limit.js';
 export { RouterMetrics } from './metrics.js';
+export { dnsResolver, serviceDiscovery, type HostResolver } from './engine-discovery.js';
 export { GrpcEngineConnection, type EngineConnection } from './engine-client.js';
 export { jsonLogger, type Logger } from './log.js';
 export { runRouterMain, USAGE as ROUTER_USAGE } from './run-main.js';

@@ -19,4 +19,22 @@ describe('router options', () => {
     try { parseRouterOptions({}, { TANDEM_ENGINES: 'nope', TANDEM_ROUTER_GRPC_PORT: '70000' }); } catch (e) { msg = (e as Error).message + JSON.stringify(e); }
     for (const f of ['TANDEM_ENGINES', 'TANDEM_MODEL_DIR', 'TANDEM_ROUTER_GRPC_PORT']) expect(msg).toContain(f);
   });
+
+  it('takes engineService instead of engines, and exactly one of them', () => {
+    const o = parseRouterOptions({}, { TANDEM_ENGINE_SERVICE: 'm-engine.ns.svc:50061', TANDEM_MODEL_DIR: '/m' });
+    expect(o.engineService).toBe('m-engine.ns.svc:50061');
+    expect(o.engines).toBeUndefined();
+    const err = (input: object, environment: Record<string, string>) => {
+      try { parseRouterOptions(input, environment); } catch (e) { return (e as Error).message + JSON.stringify(e); }
+      return '';
+    };
+    const neither = err({}, { TANDEM_MODEL_DIR: '/m' });
+    for (const f of ['TANDEM_ENGINES', 'TANDEM_ENGINE_SERVICE', 'one is required']) expect(neither).toContain(f);
+    const both = err({ engines: ['a:1'] }, { TANDEM_ENGINE_SERVICE: 'svc:1', TANDEM_MODEL_DIR: '/m' });
+    expect(both).toContain('set only one of');
+    // Listed together with the other bad fields.
+    const many = err({}, { TANDEM_ROUTER_GRPC_PORT: '70000' });
+    for (const f of ['TANDEM_ENGINE_SERVICE', 'TANDEM_MODEL_DIR', 'TANDEM_ROUTER_GRPC_PORT']) expect(many).toContain(f);
+    expect(err({}, { TANDEM_ENGINE_SERVICE: 'no-port', TANDEM_MODEL_DIR: '/m' })).toContain('TANDEM_ENGINE_SERVICE: must be host:port');
+  });
 });

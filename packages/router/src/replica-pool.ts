@@ -2,6 +2,9 @@
 // leases. A request that cannot be placed at once waits in the admission queue (priorities, tenant
 // fairness); whenever capacity frees up (a request ends, a poll lands, a replica comes back) the
 // queue head is offered to the picker again.
+// Membership is fixed (a static address list) or discovered: `discover` runs before every poll
+// round; new addresses become replicas, vanished ones leave rotation at once and are dropped (their
+// connection closed) when their last in-flight request ends.
 import { AdmissionQueue } from './admission-queue.js';
 import { type EngineConnection, type EngineInfo, type EngineStats, GrpcEngineConnection } from './engine-client.js';
 import { GrpcCode, TandemError } from '@tandem/kit';
@@ -11,7 +14,10 @@ import type { PrefixIndex } from './prefix-affinity.js';
 import { type BudgetOptions, DEFAULT_BUDGET, Replica, type ReplicaInfo, type ReplicaStats } from './replica.js';
 
 export interface PoolOptions {
-  readonly addresses: readonly string[];
+  /** Static membership (local mode). */
+  readonly addresses?: readonly string[];
+  /** Dynamic membership (cluster): the current engine addresses, called every pollIntervalMs. */
+  readonly discover?: () => Promise<readonly string[]>;
   readonly connect?: (address: string) => EngineConnection;
   readonly pollIntervalMs?: number;
   readonly budget?: BudgetOptions;
@@ -64,8 +70,16 @@ export function toReplicaStats(s: EngineStats): ReplicaStats {
 }
 
 export class ReplicaPool {
-  readonly replicas: Replica[];
+  /** Replicas in rotation. */
+  readonly replicas: Replica[] = [];
+  /** Removed from discovery but still serving in-flight requests. */
+  private readonly leaving: Replica[] = [];
   private readonly conns = new Map<string, EngineConnection>();
+  private readonly connect: (address: string) => EngineConnection;
+  private nextId = 0;
+  /** The last discovery failed (logged once until it succeeds again). */
+  private discoveryFailing = false;
+  private discovering = false;
   private readonly queue: AdmissionQueue<Waiter>;
   private readonly picker: PickerConfig;
   private readonly budget: BudgetOptions;
@@ -74,7 +88,8 @@ export class ReplicaPool {
   private readonly firstPoll: Promise<void>;
 
   constructor(private readonly options: PoolOptions) {
-    if (options.addresses.length === 0) throw new Error('engines: at least one engine address is needed');
+    if ((options.addresses === undefined) === (options.discover === undefined)) throw new Error('ReplicaPool: give exactly one of addresses or discover');
+    if (options.addresses !== undefined && options.addresses.length === 0) throw new Error('engines: at least one engine address is needed');
     this.budget = options.budget ?? DEFAULT_BUDGET;
     this.picker = options.picker ?? defaultPicker(this.budget);
     this.queue = new AdmissionQueue<Waiter>({
@@ -82,12 +97,8 @@ export class ReplicaPool {
       maxQueuedPerTenant: options.maxQueuedPerTenant ?? options.maxQueued ?? 1024,
       ...(options.tenantWeight ? { weight: options.tenantWeight } : {}),
     });
-    const connect = options.connect ?? ((a: string) => new GrpcEngineConnection(a));
-    this.replicas = options.addresses.map((a, i) => {
-      const r = new Replica(`r${i}`, a);
-      this.conns.set(r.id, connect(a));
-      return r;
-    });
+    this.connect = options.connect ?? ((a: string) => new GrpcEngineConnection(a));
+    for (const a of options.addresses ?? []) this.add(a);
     this.firstPoll = this.pollAll();
     this.timer = setInterval(() => void this.pollAll(), options.pollIntervalMs ?? 500);
     this.timer.unref();
@@ -109,6 +120,76 @@ export class ReplicaPool {
   /** Info of any replica that has answered (they serve one model). */
   info(): ReplicaInfo | undefined {
     return this.replicas.find((r) => r.healthy && r.info)?.info ?? this.replicas.find((r) => r.info)?.info;
+  }
+
+  /** Every replica the pool still holds a connection to (in rotation or draining its requests). */
+  get members(): readonly Replica[] {
+    return [...this.replicas, ...this.leaving];
+  }
+
+  private add(address: string): void {
+    const back = this.leaving.findIndex((r) => r.address === address);
+    if (back >= 0) {
+      // Came back before its requests ended: same replica, same connection.
+      this.replicas.push(...this.leaving.splice(back, 1));
+      return;
+    }
+    const r = new Replica(`r${this.nextId++}`, address);
+    this.conns.set(r.id, this.connect(address));
+    this.replicas.push(r);
+  }
+
+  private remove(r: Replica): void {
+    const i = this.replicas.indexOf(r);
+    if (i >= 0) this.replicas.splice(i, 1);
+    this.options.prefixIndex.forget(r.id);
+    if (r.inflight > 0) {
+      if (!this.leaving.includes(r)) this.leaving.push(r);
+      return;
+    }
+    const j = this.leaving.indexOf(r);
+    if (j >= 0) this.leaving.splice(j, 1);
+    this.conns.get(r.id)?.close();
+    this.conns.delete(r.id);
+    this.options.metrics.inflight.remove({ replica: r.id });
+    this.options.metrics.replicaHealthy.remove({ replica: r.id });
+  }
+
+  /** Reconciles membership with `addresses` (the discovered set). */
+  setMembers(addresses: readonly string[]): void {
+    const want = new Set(addresses);
+    const have = new Set(this.replicas.map((r) => r.address));
+    for (const r of [...this.replicas]) {
+      if (want.has(r.address)) continue;
+      this.options.log?.('info', 'replica removed', { replica: r.id, address: r.address, inflight: r.inflight });
+      this.remove(r);
+    }
+    for (const a of addresses) {
+      if (have.has(a)) continue;
+      this.add(a);
+      this.options.log?.('info', 'replica discovered', { replica: this.replicas[this.replicas.length - 1]!.id, address: a });
+    }
+    // Requests queued for a replica that just left may have no candidate now.
+    this.pump();
+  }
+
+  private async rediscover(): Promise<void> {
+    const discover = this.options.discover;
+    if (!discover || this.discovering) return;
+    this.discovering = true;
+    try {
+      const addresses = await discover();
+      if (this.closed) return;
+      if (this.discoveryFailing) this.options.log?.('info', 'engine discovery recovered', { replicas: addresses.length });
+      this.discoveryFailing = false;
+      this.setMembers(addresses);
+    } catch (e) {
+      // Keep the last known set: a DNS hiccup must not empty the pool.
+      if (!this.discoveryFailing) this.options.log?.('warn', 'engine discovery failed; keeping the last known replicas', { why: (e as Error).message, replicas: this.replicas.length });
+      this.discoveryFailing = true;
+    } finally {
+      this.discovering = false;
+    }
   }
 
   connection(r: Replica): EngineConnection {
@@ -196,7 +277,9 @@ export class ReplicaPool {
         if (released) return;
         released = true;
         r.release(req.cost);
-        this.options.metrics.inflight.set({ replica: r.id }, r.inflight);
+        if (this.leaving.includes(r)) {
+          if (r.inflight === 0) this.remove(r);
+        } else this.options.metrics.inflight.set({ replica: r.id }, r.inflight);
         this.pump();
       },
     };
@@ -216,18 +299,20 @@ export class ReplicaPool {
   }
 
   private async pollAll(): Promise<void> {
+    await this.rediscover();
     await Promise.all(this.replicas.map((r) => this.poll(r)));
   }
 
   private async poll(r: Replica): Promise<void> {
-    if (this.closed) return;
-    const conn = this.connection(r);
+    const conn = this.conns.get(r.id);
+    if (this.closed || !conn || !this.replicas.includes(r)) return;
     try {
       const stats = await conn.stats(1000);
       if (!r.info || !r.healthy) r.info = toReplicaInfo(await conn.info(1000));
       r.stats = toReplicaStats(stats);
       r.draining = stats.draining;
       r.lastSeen = Date.now();
+      if (!this.replicas.includes(r)) return; // removed while the poll was out
       if (!r.healthy) this.options.log?.('info', 'replica ready', { replica: r.id, address: r.address, model: r.info.model });
       r.healthy = true;
       this.options.metrics.replicaHealthy.set({ replica: r.id }, 1);

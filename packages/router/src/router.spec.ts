@@ -356,3 +356,22 @@ describe('OpenTelemetry spans', () => {
     expect(provider.spans.filter((sp) => sp.kind === SpanKind.CLIENT)).toEqual([]);
   });
 });
+
+describe('engineService (cluster discovery)', () => {
+  it('serves through replicas resolved from a DNS name', async () => {
+    const fake = new FakeEngine({ reply });
+    const port = Number((await fake.start()).split(':')[1]);
+    running.engines = [fake];
+    const asked: string[] = [];
+    const router = await startRouter(
+      { engineService: `m-engine.ns.svc:${port}`, modelDir, modelName: 'tiny', host: '127.0.0.1', httpPort: 0, grpcPort: 0, pollIntervalMs: 50 },
+      { log: silentLogger, resolve: async (host) => { asked.push(host); return ['127.0.0.1']; } },
+    );
+    running.router = router;
+    await router.waitReady(5000);
+    expect(asked[0]).toBe('m-engine.ns.svc');
+    const res = await post(router, '/v2/chat', userMsg);
+    expect(res.status).toBe(200);
+    expect(fake.requests).toHaveLength(1);
+  });
+});

@@ -7,6 +7,7 @@ import { SERVICE_NAMES } from '@tandem/proto';
 import { ApiKeyStore } from './auth.js';
 import type { ChatServiceDeps } from './chat-service.js';
 import type { EngineConnection } from './engine-client.js';
+import { type HostResolver, serviceDiscovery } from './engine-discovery.js';
 import { startGrpcServer } from './grpc-server.js';
 import { createHttpServer } from './http-server.js';
 import { jsonLogger, type Logger } from './log.js';
@@ -36,6 +37,8 @@ export interface StartRouterExtras {
   readonly log?: Logger;
   /** Test hook: engine connections other than gRPC. */
   readonly connect?: (address: string) => EngineConnection;
+  /** Test hook: how engineService's name is resolved (default DNS). */
+  readonly resolve?: HostResolver;
   /** Environment for fields not given in code (main.ts passes process.env; default none). */
   readonly env?: Record<string, string | undefined>;
 }
@@ -57,7 +60,8 @@ export async function startRouter(input: RouterOptionsInput, extras: StartRouter
   const metrics = new RouterMetrics({ defaultMetrics: true });
   const prefixIndex = new PrefixIndex();
   const pool = new ReplicaPool({
-    addresses: options.engines, pollIntervalMs: options.pollIntervalMs, maxQueued: options.maxQueued,
+    ...(options.engines !== undefined ? { addresses: options.engines } : { discover: serviceDiscovery(options.engineService!, extras.resolve) }),
+    pollIntervalMs: options.pollIntervalMs, maxQueued: options.maxQueued,
     ...(options.maxQueuedPerTenant !== undefined ? { maxQueuedPerTenant: options.maxQueuedPerTenant } : {}),
     maxQueueWaitMs: options.maxQueueWaitMs, tenantWeight: (t) => keys.tenantWeight(t), metrics, prefixIndex, log,
     ...(extras.connect ? { connect: extras.connect } : {}),
@@ -94,14 +98,14 @@ export async function startRouter(input: RouterOptionsInput, extras: StartRouter
   }, 100);
   healthTimer.unref();
   const host = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
-  log('info', 'router listening', { http: `${host}:${httpPort}`, grpc: `${host}:${grpc.port}`, engines: options.engines, model: options.modelName, auth: keys.enabled });
+  log('info', 'router listening', { http: `${host}:${httpPort}`, grpc: `${host}:${grpc.port}`, engines: options.engines ?? `dns ${options.engineService}`, model: options.modelName, auth: keys.enabled });
 
   return {
     options, httpPort, grpcPort: grpc.port, httpUrl: `http://${host}:${httpPort}`, grpcAddress: `${host}:${grpc.port}`, pool, metrics,
     async waitReady(timeoutMs = 60_000) {
       const until = Date.now() + timeoutMs;
       while (!pool.ready()) {
-        if (Date.now() > until) throw new Error(`no engine became ready within ${timeoutMs} ms (engines: ${options.engines.join(', ')})`);
+        if (Date.now() > until) throw new Error(`no engine became ready within ${timeoutMs} ms (engines: ${options.engines?.join(', ') ?? `resolved from ${options.engineService}: ${pool.members.map((r) => r.address).join(', ') || 'none'}`})`);
         await new Promise((r) => setTimeout(r, 50));
       }
     },

@@ -5,14 +5,14 @@ import { parseArgs } from 'node:util';
 import { startRouter } from './router.js';
 import type { RouterOptionsInput } from './options.js';
 
-export const USAGE = 'usage: router --engines HOST:PORT[,HOST:PORT...] --model DIR [--model-name NAME] [--host H] [--http-port P] [--grpc-port P] [--api-keys-file FILE]';
+export const USAGE = 'usage: router (--engines HOST:PORT[,HOST:PORT...] | --engine-service DNSNAME:PORT) --model DIR [--model-name NAME] [--host H] [--http-port P] [--grpc-port P] [--api-keys-file FILE]';
 
 /** The router process body, shared by main.ts and `tandem router`; argv excludes node and script. */
 export async function runRouterMain(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      engines: { type: 'string' }, model: { type: 'string' }, 'model-name': { type: 'string' }, host: { type: 'string' },
+      engines: { type: 'string' }, 'engine-service': { type: 'string' }, model: { type: 'string' }, 'model-name': { type: 'string' }, host: { type: 'string' },
       'http-port': { type: 'string' }, 'grpc-port': { type: 'string' }, 'api-keys-file': { type: 'string' }, help: { type: 'boolean' },
     },
   });
@@ -21,7 +21,7 @@ export async function runRouterMain(argv: string[]): Promise<void> {
     return;
   }
   const flags: Record<string, unknown> = {
-    engines: values.engines, modelDir: values.model, modelName: values['model-name'], host: values.host,
+    engines: values.engines, engineService: values['engine-service'], modelDir: values.model, modelName: values['model-name'], host: values.host,
     httpPort: values['http-port'], grpcPort: values['grpc-port'], apiKeysFile: values['api-keys-file'],
   };
   for (const k of Object.keys(flags)) if (flags[k] === undefined) delete flags[k];

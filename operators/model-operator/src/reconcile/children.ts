@@ -3,7 +3,7 @@
 // CRD exists) and the autoscaler. Pure: the same ModelDeployment always gives the same objects.
 import { buildAutoscaler } from '@tandem/infra';
 import type { ModelDeployment } from '@tandem/schemas';
-import type { KubeObject } from './pods.js';
+import { MODEL_ROOT, sourceMount, type KubeObject } from './pods.js';
 import { LABEL, PORT, commonLabels, names, namespaceOf, ownedBy } from './names.js';
 
 export interface Capabilities {
@@ -39,7 +39,8 @@ function engineService(md: ModelDeployment): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    // The router watches this Service's EndpointSlices: ready rank-0 pods of serving groups.
+    // The router resolves this name (TANDEM_ENGINE_SERVICE): headless, and without
+    // publishNotReadyAddresses, so DNS answers exactly the ready rank-0 pods of serving groups.
     metadata: meta(md, names.engineService(md.metadata.name), 'shard'),
     spec: {
       clusterIP: 'None',
@@ -55,15 +56,42 @@ function engineService(md: ModelDeployment): KubeObject {
 function routerObjects(md: ModelDeployment): KubeObject[] {
   const name = names.router(md.metadata.name);
   const labels = commonLabels(md, 'router');
+  // The router renders and tokenizes prompts: it reads tokenizer.json / tokenizer_config.json from
+  // the model folder, mounted read-only the way the shard pods mount it.
+  const model = sourceMount(md, md.spec.model.source, 'model');
   const env: Array<Record<string, unknown>> = [
-    { name: 'TANDEM_ROUTER_ENGINE_SERVICE', value: names.engineService(md.metadata.name) },
-    { name: 'TANDEM_ROUTER_NAMESPACE', value: namespaceOf(md) },
+    { name: 'TANDEM_ENGINE_SERVICE', value: `${names.engineService(md.metadata.name)}.${namespaceOf(md)}.svc:${PORT.engine}` },
+    { name: 'TANDEM_MODEL_DIR', value: model.dir },
     { name: 'TANDEM_MODEL_NAME', value: md.spec.model.name },
   ];
   const secret = md.spec.router.apiKeySecret;
   if (secret !== undefined) {
-    env.push({ name: 'TANDEM_API_KEY', valueFrom: { secretKeyRef: { name: secret.name, key: secret.key } } });
+    // The secret's key holds the router's key list (JSON: [{id, key, tenant?, ...}]).
+    env.push({ name: 'TANDEM_API_KEYS', valueFrom: { secretKeyRef: { name: secret.name, key: secret.key } } });
   }
+  const podSpec: Record<string, unknown> = {
+    serviceAccountName: name,
+    enableServiceLinks: false,
+    containers: [
+      {
+        name: 'router',
+        image: md.spec.router.image ?? md.spec.image,
+        args: ['router'],
+        env,
+        ports: [
+          { name: 'grpc', containerPort: PORT.routerGrpc },
+          { name: 'http', containerPort: PORT.routerHttp },
+          { name: 'metrics', containerPort: PORT.metrics },
+        ],
+        readinessProbe: { httpGet: { path: '/readyz', port: PORT.routerHttp }, periodSeconds: 5 },
+        livenessProbe: { httpGet: { path: '/healthz', port: PORT.routerHttp }, periodSeconds: 10 },
+        resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { cpu: '2', memory: '2Gi' } },
+        volumeMounts: [{ name: 'model', mountPath: `${MODEL_ROOT}/model`, readOnly: true }],
+      },
+    ],
+    volumes: [model.volume],
+  };
+  if (model.init !== undefined) podSpec.initContainers = [model.init];
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(md, name, 'router') },
     {
@@ -87,29 +115,7 @@ function routerObjects(md: ModelDeployment): KubeObject[] {
       spec: {
         replicas: md.spec.router.replicas,
         selector: { matchLabels: { [LABEL.deployment]: md.metadata.name, [LABEL.component]: 'router' } },
-        template: {
-          metadata: { labels },
-          spec: {
-            serviceAccountName: name,
-            enableServiceLinks: false,
-            containers: [
-              {
-                name: 'router',
-                image: md.spec.router.image ?? md.spec.image,
-                args: ['router'],
-                env,
-                ports: [
-                  { name: 'grpc', containerPort: PORT.routerGrpc },
-                  { name: 'http', containerPort: PORT.routerHttp },
-                  { name: 'metrics', containerPort: PORT.metrics },
-                ],
-                readinessProbe: { httpGet: { path: '/readyz', port: PORT.routerHttp }, periodSeconds: 5 },
-                livenessProbe: { httpGet: { path: '/healthz', port: PORT.routerHttp }, periodSeconds: 10 },
-                resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { cpu: '2', memory: '2Gi' } },
-              },
-            ],
-          },
-        },
+        template: { metadata: { labels }, spec: podSpec },
       },
     },
     {

@@ -301,4 +301,37 @@ describe('reconcile: children', () => {
     const w = new StepWorld({ autoscaling: { engine: 'keda', maxReplicas: 2 } });
     expect(() => w.reconcile()).toThrow(/spec.autoscaling.engine is keda.*not installed/);
   });
+
+  it('gives the router what it reads: the engine Service name, the model mounted read-only, the key list', () => {
+    const w = new StepWorld({ router: { apiKeySecret: { name: 'keys', key: 'keys.json' } } });
+    const applied = w.reconcile().actions.flatMap((a) => (a.type === 'apply' ? [a.object as any] : []));
+    const engine = applied.find((o) => o.kind === 'Service' && o.metadata.name === 'cmd-engine');
+    // Headless and publishing only ready pods: DNS answers the serving rank-0 pods and nothing else.
+    expect(engine.spec.clusterIP).toBe('None');
+    expect(engine.spec.publishNotReadyAddresses).toBeUndefined();
+    expect(engine.spec.selector).toMatchObject({ 'tandem.dev/pod-index': '0', 'tandem.dev/serving': 'true' });
+    const dep = applied.find((o) => o.kind === 'Deployment' && o.metadata.name === 'cmd-router');
+    const pod = dep.spec.template.spec;
+    const c = pod.containers[0];
+    expect(c.args).toEqual(['router']);
+    const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
+    expect(env).toEqual({
+      TANDEM_ENGINE_SERVICE: 'cmd-engine.ml.svc:50061',
+      TANDEM_MODEL_DIR: '/models/model',
+      TANDEM_MODEL_NAME: 'command-a',
+      TANDEM_API_KEYS: { secretKeyRef: { name: 'keys', key: 'keys.json' } },
+    });
+    expect(c.volumeMounts).toEqual([{ name: 'model', mountPath: '/models/model', readOnly: true }]);
+    expect(pod.volumes).toEqual([{ name: 'model', persistentVolumeClaim: { claimName: 'weights', readOnly: true } }]);
+    expect(pod.initContainers).toBeUndefined();
+  });
+
+  it('a URI model is fetched into the router pod too, and no key secret means no TANDEM_API_KEYS', () => {
+    const w = new StepWorld({ model: { name: 'command-a', source: { uri: 'hf://CohereLabs/c4ai-command-r7b-12-2024' } } });
+    const applied = w.reconcile().actions.flatMap((a) => (a.type === 'apply' ? [a.object as any] : []));
+    const pod = applied.find((o) => o.kind === 'Deployment').spec.template.spec;
+    expect(pod.initContainers.map((i: any) => i.name)).toEqual(['fetch-model']);
+    expect(pod.volumes).toEqual([{ name: 'model', emptyDir: {} }]);
+    expect(pod.containers[0].env.map((e: any) => e.name)).toEqual(['TANDEM_ENGINE_SERVICE', 'TANDEM_MODEL_DIR', 'TANDEM_MODEL_NAME']);
+  });
 });

@@ -11,7 +11,7 @@ export type KubeObject = {
   [k: string]: unknown;
 };
 
-const MODEL_ROOT = '/models';
+export const MODEL_ROOT = '/models';
 
 /**
  * Hash of everything that shapes a group's pods. A change (model, TP, engine, image, resources,
@@ -27,13 +27,14 @@ export function podsPerGroup(md: ModelDeployment): number {
   return md.spec.parallelism.tensor / md.spec.parallelism.gpusPerPod;
 }
 
-interface Mount {
+export interface Mount {
   volume: Record<string, unknown>;
   dir: string;
   init?: Record<string, unknown>;
 }
 
-function sourceMount(md: ModelDeployment, source: ModelSource, volumeName: string): Mount {
+/** How a model source reaches a pod: its volume, the model folder inside the pod, and the fetch init container (URI sources). */
+export function sourceMount(md: ModelDeployment, source: ModelSource, volumeName: string): Mount {
   const mountPath = `${MODEL_ROOT}/${volumeName}`;
   if (source.pvc !== undefined) {
     return {

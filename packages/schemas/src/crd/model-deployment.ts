@@ -162,7 +162,7 @@ export const RouterSpecSchema = z
     apiKeySecret: z
       .object({ name: z.string().min(1), key: z.string().default('api-key') })
       .optional()
-      .describe('Secret holding the API key clients must send (TANDEM_API_KEY).'),
+      .describe('Secret whose key holds the router API keys as JSON ([{id, key, tenant?, requestsPerMinute?, tokensPerMinute?}]), passed to the router as TANDEM_API_KEYS.'),
   })
   .prefault({});
 
