@@ -301,6 +301,9 @@ export class ReplicaPool {
   private async pollAll(): Promise<void> {
     await this.rediscover();
     await Promise.all(this.replicas.map((r) => this.poll(r)));
+    // What the HPA scales on (besides queue depth): the mean KV utilisation of healthy replicas.
+    const live = this.replicas.filter((r) => r.healthy && r.stats);
+    this.options.metrics.kvUtilization.set(live.length ? live.reduce((a, r) => a + r.stats!.kvUtilization, 0) / live.length : 0);
   }
 
   private async poll(r: Replica): Promise<void> {

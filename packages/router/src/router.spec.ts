@@ -222,6 +222,9 @@ describe('failover, cancel, backpressure, auth', () => {
     const metrics = await (await fetch(`${router.httpUrl}/metrics`)).text();
     expect(metrics).toMatch(/tandem_router_requests_total\{route="v2-chat",replica="r0",code="OK"\} 1/);
     expect(metrics).toMatch(/tandem_router_time_to_first_token_seconds_count\{route="v2-chat"\} 1/);
+    // The two series the operator's HPA scales on.
+    expect(metrics).toMatch(/^tandem_router_queue_depth \d/m);
+    expect(metrics).toMatch(/^tandem_router_kv_utilization_ratio (0|0?\.\d+|1)$/m);
   });
 });
 
