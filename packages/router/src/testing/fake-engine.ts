@@ -1,6 +1,9 @@
-// A scripted tandem.engine.v1 server for router tests (no native engine): it streams the token ids
-// of a fixed reply in small batches, can fail on demand, and counts open streams so tests can see
-// that cancelling a client cancels the engine call.
+// A scripted tandem.engine.v1 server for router unit tests — a test double, on purpose: the router's
+// own logic (failover at an exact token, a replica dying mid-stream, queue limits) needs an engine
+// that fails on cue, which the real one cannot do deterministically. It streams the token ids of a
+// fixed reply in small batches, can fail on demand, and counts open streams so tests can see that
+// cancelling a client cancels the engine call. The real engine and shard processes are exercised
+// end to end by test/e2e.
 import { Server, ServerCredentials, status, type ServerWritableStream } from '@grpc/grpc-js';
 import { EngineService, engineV1 } from '@tandem/proto';
 
