@@ -5,8 +5,9 @@ import { z } from 'zod';
 export const SHARD_CONFIG = {
   modelDir: field('TANDEM_MODEL_DIR', env.string(), 'HF model folder (config.json + safetensors) to serve'),
   modelName: field('TANDEM_MODEL_NAME', env.string().optional(), 'model name reported by Info; default the folder name'),
-  rank: field('TANDEM_RANK', env.int({ min: 0, max: 0 }).default(0), 'this process\'s tensor-parallel rank (only 0 until the tensor-parallel issue)'),
-  worldSize: field('TANDEM_WORLD_SIZE', env.int({ min: 1, max: 1 }).default(1), 'ranks per replica (only 1 until the tensor-parallel issue)'),
+  rank: field('TANDEM_RANK', env.int({ min: 0, max: 1023 }).default(0), 'this process\'s tensor-parallel rank (0 serves gRPC; 1.. run the follower loop); below TANDEM_WORLD_SIZE'),
+  worldSize: field('TANDEM_WORLD_SIZE', env.int({ min: 1, max: 1024 }).default(1), 'ranks per replica (tensor parallelism when > 1)'),
+  leaderAddr: field('TANDEM_LEADER_ADDR', env.string().optional(), 'host:port where rank 0 meets the other ranks; required when TANDEM_WORLD_SIZE > 1'),
   backend: field('TANDEM_BACKEND', z.enum(['cpu']).default('cpu'), 'compute backend (cpu; cuda comes with the CUDA issue)'),
   host: field('TANDEM_ENGINE_HOST', env.string().default('0.0.0.0'), 'address the engine gRPC server binds'),
   port: field('TANDEM_ENGINE_PORT', env.int({ min: 0, max: 65535 }).default(50061), 'engine gRPC port (0 = any free port)'),
@@ -21,3 +22,16 @@ export const SHARD_CONFIG = {
 };
 
 export type ShardConfig = ConfigOf<typeof SHARD_CONFIG>;
+
+/**
+ * Cross-field rules loadConfig cannot express: rank < world size, and a leader address for a
+ * group. Throws an Error naming the variables.
+ */
+export function checkTensorParallel(config: Pick<ShardConfig, 'rank' | 'worldSize' | 'leaderAddr'>): void {
+  if (config.rank >= config.worldSize) {
+    throw new Error(`TANDEM_RANK: ${config.rank} must be below TANDEM_WORLD_SIZE (${config.worldSize})`);
+  }
+  if (config.worldSize > 1 && !/^[^\s:]+:\d+$/.test(config.leaderAddr ?? '')) {
+    throw new Error(`TANDEM_LEADER_ADDR: required as host:port when TANDEM_WORLD_SIZE > 1, got ${JSON.stringify(config.leaderAddr ?? null)}`);
+  }
+}

@@ -2,7 +2,7 @@
 // batches; a client cancel or deadline cancels the engine request (its KV blocks are freed). While
 // draining, new Generate calls get UNAVAILABLE and running ones finish.
 import { status as GrpcCode, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
-import type { Engine, FinishReason, Generation, TokenEvent } from '@tandem/engine';
+import { EngineError, type Engine, type FinishReason, type Generation, type TokenEvent } from '@tandem/engine';
 import { trace } from '@opentelemetry/api';
 import { extractTraceContext, TandemError, type Logger } from '@tandem/kit';
 import { engineV1, type EngineServer } from '@tandem/proto';
@@ -23,6 +23,8 @@ export interface EngineServiceOptions {
   readonly logger: Logger;
   /** Called once per Generate that reached the engine, with how it ended (tests, metrics). */
   readonly onRequestEnd?: (requestId: string, finish: FinishReason) => void;
+  /** Called when the engine fails a request with UNAVAILABLE (a tensor-parallel group failure). */
+  readonly onEngineUnavailable?: (message: string) => void;
 }
 
 /** Generated tokens per second over a sliding window of ~5 one-second samples. */
@@ -60,6 +62,7 @@ export class EngineService {
   private readonly meterTimer: NodeJS.Timeout;
   private nextId = 0;
   private loadError: string | undefined;
+  private unavailableReason: string | undefined;
 
   constructor(private readonly options: EngineServiceOptions) {
     this.meterTimer = setInterval(() => this.engine && this.meter.record(this.engine.stats().generatedTokensTotal), 1000);
@@ -75,6 +78,12 @@ export class EngineService {
   /** Loading failed: the shard stays NOT_SERVING and refuses work with this reason. */
   loadFailed(reason: string): void {
     this.loadError = reason;
+  }
+
+  /** The engine can no longer serve (its tensor-parallel group failed): refuse work, cancel running requests. */
+  unavailable(reason: string): void {
+    this.unavailableReason = reason;
+    for (const g of this.running.values()) g.cancel();
   }
 
   get activeStreams(): number {
@@ -102,12 +111,14 @@ export class EngineService {
 
   private admitted(): Engine {
     if (this.draining) throw new TandemError(GrpcCode.UNAVAILABLE, 'shard is draining; retry on another replica', { retryAfterSeconds: 1 });
+    if (this.unavailableReason !== undefined) throw new TandemError(GrpcCode.UNAVAILABLE, this.unavailableReason);
     if (this.loadError !== undefined) throw new TandemError(GrpcCode.UNAVAILABLE, `model failed to load: ${this.loadError}`);
     if (!this.engine) throw new TandemError(GrpcCode.UNAVAILABLE, 'model is still loading', { retryAfterSeconds: 1 });
     return this.engine;
   }
 
   private fail(e: unknown, ctx: Record<string, unknown>): TandemError {
+    if (e instanceof EngineError && e.code === 'UNAVAILABLE') this.options.onEngineUnavailable?.(e.message);
     const err = TandemError.from(e);
     const level = err.code === GrpcCode.INTERNAL ? 'error' : 'info';
     this.options.logger.log(level, 'request failed', { ...ctx, code: err.codeName, err: err.cause ?? err });

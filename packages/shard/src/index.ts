@@ -1,5 +1,6 @@
-// @tandem/shard: the process serving tandem.engine.v1 for one rank (rank 0 for now).
+// @tandem/shard: the process serving tandem.engine.v1 for rank 0 of a replica (ranks >= 1: runShardFollower).
 export { startShard, type Shard, type StartShardOptions } from './shard.js';
-export { SHARD_CONFIG, type ShardConfig } from './config.js';
+export { checkTensorParallel, SHARD_CONFIG, type ShardConfig } from './config.js';
 export { validateGenerate, type ValidGenerate } from './validate.js';
 export { runShardMain } from './run-main.js';
+export { runShardFollower } from './follower.js';

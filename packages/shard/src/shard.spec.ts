@@ -183,7 +183,7 @@ describe('shard lifecycle', () => {
   });
 
   it('rejects bad configuration naming each variable', async () => {
-    await expect(startShard({ env: { TANDEM_MODEL_DIR: TINY_MODEL, TANDEM_RANK: '1', TANDEM_ENGINE_PORT: 'x' } })).rejects.toMatchObject({
+    await expect(startShard({ env: { TANDEM_MODEL_DIR: TINY_MODEL, TANDEM_RANK: '-1', TANDEM_ENGINE_PORT: 'x' } })).rejects.toMatchObject({
       issues: [expect.stringContaining('TANDEM_RANK:'), expect.stringContaining('TANDEM_ENGINE_PORT:')],
     });
   });

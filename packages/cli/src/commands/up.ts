@@ -1,7 +1,9 @@
 // `tandem up [--model DIR] [--replicas R] [--tp N] [--http-port P] [--grpc-port P] [--engine-port P]
 // [--threads N] [--api-keys-file FILE]`: the local stack. Starts one shard process per replica and
 // the router process, waits until the router is ready, prints the endpoints (a JSON line on stdout,
-// human lines on stderr) and tears everything down on Ctrl-C / SIGTERM. With no --model it creates
+// human lines on stderr) and tears everything down on Ctrl-C / SIGTERM. With --tp N each replica is
+// N shard processes (ranks 0..N-1 meeting at a free loopback port); only rank 0 serves the engine
+// API, so only its address goes to the router, and teardown kills every rank. With no --model it creates
 // the default model (cohere2-small, random weights, cached under .tandem/) once.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -9,24 +11,25 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
-import { UsageError, intFlag, parseFlags, validateFlags } from '../args.js';
+import { intFlag, parseFlags, validateFlags } from '../args.js';
 import { logLine } from '../output.js';
 import { REPO_ROOT, ensureCachedModel } from '../paths.js';
 import { runChatClient } from './chat-client.js';
 
-export const UP_USAGE = `usage: tandem up [--model DIR] [--replicas R] [--tp 1] [--http-port P] [--grpc-port P] [--engine-port P]
+export const UP_USAGE = `usage: tandem up [--model DIR] [--replicas R] [--tp N] [--http-port P] [--grpc-port P] [--engine-port P]
                  [--threads N] [--api-keys-file FILE] [--host H]
   --model DIR        HF model folder (default: the random-weight cohere2-small, created once)
-  --replicas R       shard processes (default 1); engine ports P, P+1, … (default 50061; 0 = any free)
+  --replicas R       replicas (default 1); engine ports P, P+1, … (default 50061; 0 = any free)
+  --tp N             tensor-parallel ranks per replica (default 1): N shard processes each
   --http-port P      router HTTP port (default 8080); --grpc-port P router gRPC port (default 50051)
-  --threads N        kernel threads per shard (default: cores / replicas)
+  --threads N        kernel threads per shard process (default: cores / (replicas × tp))
   --sample-chat MSG  once ready, stream one reply to MSG to the terminal (what \`npm start\` does)`;
 
 const UpFlags = z.strictObject({
   help: z.boolean().optional(),
   model: z.string().min(1).optional(),
   replicas: intFlag(1, 64).optional(),
-  tp: intFlag(1, 1).optional(),
+  tp: intFlag(1, 64).optional(),
   'http-port': intFlag(0, 65535).optional(),
   'grpc-port': intFlag(0, 65535).optional(),
   'engine-port': intFlag(0, 65535).optional(),
@@ -39,6 +42,8 @@ const UpFlags = z.strictObject({
 export interface LocalStackOptions {
   readonly modelDir: string;
   readonly replicas?: number;
+  /** Tensor-parallel ranks per replica (default 1). */
+  readonly tp?: number;
   readonly httpPort?: number;
   readonly grpcPort?: number;
   /** First engine port (0 = free ports). */
@@ -54,8 +59,12 @@ export interface LocalStackOptions {
 }
 
 export interface ShardProcess {
+  /** Rank 0's engine address (the one the router uses). */
   readonly address: string;
+  /** Rank 0's process. */
   readonly child: ChildProcess;
+  /** Every rank's process, rank 0 first (just `child` without tensor parallelism). */
+  readonly ranks: readonly ChildProcess[];
 }
 
 export interface LocalStack {
@@ -103,18 +112,27 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
   const replicas = o.replicas ?? 1;
   const host = o.host ?? '127.0.0.1';
   const stderr = o.childStderr ?? 'inherit';
-  const threads = o.threads ?? Math.max(1, Math.floor(availableParallelism() / replicas));
+  const tp = o.tp ?? 1;
+  const threads = o.threads ?? Math.max(1, Math.floor(availableParallelism() / (replicas * tp)));
   const ports: number[] = [];
   for (let i = 0; i < replicas; i++) ports.push(o.enginePort === undefined ? 50061 + i : o.enginePort === 0 ? await freePort() : o.enginePort + i);
   const children: ChildProcess[] = [];
-  const shards: ShardProcess[] = ports.map((port) => {
-    const child = spawnTs(SHARD_MAIN, [], {
-      ...o.env, TANDEM_MODEL_DIR: o.modelDir, TANDEM_ENGINE_HOST: '127.0.0.1', TANDEM_ENGINE_PORT: String(port), TANDEM_THREADS: String(threads),
-    }, stderr);
-    child.stdout?.resume();
-    children.push(child);
-    return { address: `127.0.0.1:${port}`, child };
-  });
+  const shards: ShardProcess[] = [];
+  for (const port of ports) {
+    // One rendezvous port per replica; followers do not serve gRPC, so their engine port is moot (0).
+    const group: Record<string, string> = { TANDEM_WORLD_SIZE: String(tp), ...(tp > 1 ? { TANDEM_LEADER_ADDR: `127.0.0.1:${await freePort()}` } : {}) };
+    const ranks: ChildProcess[] = [];
+    for (let rank = 0; rank < tp; rank++) {
+      const child = spawnTs(SHARD_MAIN, [], {
+        ...o.env, TANDEM_MODEL_DIR: o.modelDir, TANDEM_ENGINE_HOST: '127.0.0.1', TANDEM_ENGINE_PORT: String(rank === 0 ? port : 0),
+        TANDEM_THREADS: String(threads), ...group, TANDEM_RANK: String(rank),
+      }, stderr);
+      child.stdout?.resume();
+      children.push(child);
+      ranks.push(child);
+    }
+    shards.push({ address: `127.0.0.1:${port}`, child: ranks[0]!, ranks });
+  }
   const routerArgs = [
     '--engines', shards.map((s) => s.address).join(','), '--model', o.modelDir, '--host', host,
     '--http-port', String(o.httpPort ?? 8080), '--grpc-port', String(o.grpcPort ?? 50051),
@@ -133,7 +151,9 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
         } catch { /* not ours */ }
       });
       router.once('exit', (code) => reject(new Error(`the router exited (code ${code}) before listening`)));
-      for (const s of shards) s.child.once('exit', (code) => reject(new Error(`shard ${s.address} exited (code ${code}) while starting`)));
+      for (const s of shards) {
+        s.ranks.forEach((c, rank) => c.once('exit', (code) => reject(new Error(`shard ${s.address}${tp > 1 ? ` rank ${rank}` : ''} exited (code ${code}) while starting`))));
+      }
     });
     const until = Date.now() + (o.readyTimeoutMs ?? 300_000);
     for (;;) {
@@ -157,20 +177,15 @@ export async function runUpCommand(argv: string[]): Promise<number> {
     'api-keys-file': { type: 'string' }, host: { type: 'string' }, 'sample-chat': { type: 'string' },
   }, UP_USAGE);
   if (parsed.values.help) { logLine(UP_USAGE); return 0; }
-  let flags: z.output<typeof UpFlags>;
-  try {
-    flags = validateFlags(UpFlags, parsed.values, UP_USAGE);
-  } catch (e) {
-    if (e instanceof UsageError && /--tp/.test(e.message)) throw new UsageError('--tp: only 1 is supported until tensor parallelism lands', UP_USAGE);
-    throw e;
-  }
+  const flags = validateFlags(UpFlags, parsed.values, UP_USAGE);
   const modelDir = flags.model ?? (await ensureCachedModel('cohere2-small'));
   if (!flags.model) logLine(`serving the default random-weight model ${modelDir} (its replies are nonsense; pass --model DIR for a real Command R7B / Command A folder)`);
   const replicas = flags.replicas ?? 1;
-  logLine(`starting ${replicas} shard(s) and the router…`);
+  const tp = flags.tp ?? 1;
+  logLine(`starting ${replicas} shard(s)${tp > 1 ? ` of ${tp} tensor-parallel ranks each` : ''} and the router…`);
   const started = Date.now();
   const stack = await startLocalStack({
-    modelDir, replicas,
+    modelDir, replicas, tp,
     ...(flags['http-port'] !== undefined ? { httpPort: flags['http-port'] } : {}),
     ...(flags['grpc-port'] !== undefined ? { grpcPort: flags['grpc-port'] } : {}),
     ...(flags['engine-port'] !== undefined ? { enginePort: flags['engine-port'] } : {}),
@@ -180,7 +195,7 @@ export async function runUpCommand(argv: string[]): Promise<number> {
   });
   process.stdout.write(`${JSON.stringify({
     event: 'ready', http: stack.httpUrl, grpc: stack.grpcAddress, router_pid: stack.router.pid,
-    engines: stack.shards.map((s) => ({ address: s.address, pid: s.child.pid })), model: modelDir,
+    engines: stack.shards.map((s) => ({ address: s.address, pid: s.child.pid, rank_pids: s.ranks.map((c) => c.pid) })), model: modelDir,
   })}\n`);
   logLine(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s
   HTTP  ${stack.httpUrl}   POST /v2/chat  POST /v1/chat/completions  GET /v1/models  /healthz /readyz /metrics
@@ -204,7 +219,9 @@ export async function runUpCommand(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => down('SIGTERM', 0));
     stack.router.once('exit', (code) => down(`the router exited (code ${code})`, 1));
     for (const s of stack.shards) {
-      s.child.once('exit', (code, signal) => { if (!stopping) logLine(`shard ${s.address} exited (${signal ?? `code ${code}`}); the router fails over to the others`); });
+      s.ranks.forEach((c, rank) => c.once('exit', (code, signal) => {
+        if (!stopping) logLine(`shard ${s.address}${s.ranks.length > 1 ? ` rank ${rank}` : ''} exited (${signal ?? `code ${code}`}); the router fails over to the others`);
+      }));
     }
   });
 }
