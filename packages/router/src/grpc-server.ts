@@ -38,9 +38,28 @@ function deadlineOf(ctx: RouterContext, call: { getDeadline(): Date | number }):
   return Number.isFinite(ms) && ms > 0 ? ms : Date.now() + ctx.options.requestTimeoutMs;
 }
 
-async function chat(ctx: RouterContext, call: ServerWritableStream<tandemV1.ChatRequest, tandemV1.ChatEvent>): Promise<void> {
+interface StreamRun<Ev> {
+  readonly replica: string;
+  readonly id: string;
+  readonly events: AsyncIterable<Ev>;
+  cancel(): void;
+}
+
+/**
+ * The lifecycle both streaming methods share: a server span, cancellation, replica/request-id
+ * headers, streaming, the error status, and the per-request metrics. `start` does the method's own
+ * validation and starts the run; `toMsg` maps an event to a wire message (undefined = not sent).
+ */
+async function serveStream<Req, Msg, Ev>(
+  ctx: RouterContext,
+  call: ServerWritableStream<Req, Msg>,
+  method: 'Chat' | 'Generate',
+  start: (ctx: { principal: Principal; signal: AbortSignal; deadline: number; trace: ReturnType<typeof serverSpan>['ctx'] }) => Promise<StreamRun<Ev>>,
+  toMsg: (ev: Ev) => Msg | undefined,
+): Promise<void> {
+  const route = `grpc-${method.toLowerCase()}`;
   const started = performance.now();
-  const { span, ctx: trace } = serverSpan('Chat', call.metadata);
+  const { span, ctx: trace } = serverSpan(method, call.metadata);
   let failure: unknown;
   const abort = new AbortController();
   call.on('cancelled', () => abort.abort());
@@ -48,16 +67,7 @@ async function chat(ctx: RouterContext, call: ServerWritableStream<tandemV1.Chat
   let code = 'OK';
   try {
     const principal = principalOf(ctx, call.metadata);
-    // The same validation (and field paths) as the HTTP edge; the proto helper adds proto-only issues.
-    const v = parseProtoChatRequest(call.request);
-    if (!v.ok) throw new TandemError(GrpcCode.INVALID_ARGUMENT, 'invalid chat request', { issues: v.issues });
-    const r = v.value;
-    const reqId = call.metadata.get('x-request-id')[0];
-    const run = await startChat(ctx.chat, {
-      route: 'grpc-chat', request: r, sampling: cohereSampling(r), ...(r.max_tokens !== undefined ? { maxTokens: r.max_tokens } : {}),
-      stopSequences: r.stop_sequences ?? [], principal, priority: r.priority ?? 0, deadline: deadlineOf(ctx, call), signal: abort.signal,
-      ...(typeof reqId === 'string' ? { requestId: reqId } : {}), trace,
-    });
+    const run = await start({ principal, signal: abort.signal, deadline: deadlineOf(ctx, call), trace });
     replica = run.replica;
     try {
       const md = new Metadata();
@@ -65,8 +75,8 @@ async function chat(ctx: RouterContext, call: ServerWritableStream<tandemV1.Chat
       md.set('x-request-id', run.id);
       call.sendMetadata(md);
       for await (const ev of run.events) {
-        const msg = chatEventToProto(ev);
-        if (msg && !call.cancelled) call.write(msg);
+        const msg = toMsg(ev);
+        if (msg !== undefined && !call.cancelled) call.write(msg);
       }
     } finally {
       run.cancel();
@@ -76,47 +86,33 @@ async function chat(ctx: RouterContext, call: ServerWritableStream<tandemV1.Chat
     failure = e;
     code = TandemError.from(e).codeName;
     // grpc-js sends the status when the stream emits 'error' (destroy() would drop it).
-    if (!call.cancelled) call.emit('error', Object.assign(new Error(), toStatus(ctx, 'chat', e)));
+    if (!call.cancelled) call.emit('error', Object.assign(new Error(), toStatus(ctx, method.toLowerCase(), e)));
   } finally {
     if (abort.signal.aborted && code === 'OK') code = 'CANCELLED';
     endSpan(span, failure);
-    ctx.metrics.requests.inc({ route: 'grpc-chat', replica, code });
-    ctx.metrics.e2e.observe({ route: 'grpc-chat', code }, (performance.now() - started) / 1000);
+    ctx.metrics.requests.inc({ route, replica, code });
+    ctx.metrics.e2e.observe({ route, code }, (performance.now() - started) / 1000);
   }
 }
 
-async function generate(ctx: RouterContext, call: ServerWritableStream<tandemV1.GenerateRequest, tandemV1.GenerateEvent>): Promise<void> {
-  const started = performance.now();
-  const { span, ctx: trace } = serverSpan('Generate', call.metadata);
-  let failure: unknown;
-  const abort = new AbortController();
-  call.on('cancelled', () => abort.abort());
-  let replica = 'none';
-  let code = 'OK';
-  try {
-    const principal = principalOf(ctx, call.metadata);
-    const run = await startGenerate(ctx.chat, { request: call.request, principal, signal: abort.signal, deadline: deadlineOf(ctx, call), trace });
-    replica = run.replica;
-    try {
-      const md = new Metadata();
-      md.set('x-tandem-replica', run.replica);
-      md.set('x-request-id', run.id);
-      call.sendMetadata(md);
-      for await (const ev of run.events) if (!call.cancelled) call.write(ev);
-    } finally {
-      run.cancel();
-    }
-    if (!call.cancelled) call.end();
-  } catch (e) {
-    failure = e;
-    code = TandemError.from(e).codeName;
-    if (!call.cancelled) call.emit('error', Object.assign(new Error(), toStatus(ctx, 'generate', e)));
-  } finally {
-    if (abort.signal.aborted && code === 'OK') code = 'CANCELLED';
-    endSpan(span, failure);
-    ctx.metrics.requests.inc({ route: 'grpc-generate', replica, code });
-    ctx.metrics.e2e.observe({ route: 'grpc-generate', code }, (performance.now() - started) / 1000);
-  }
+function chat(ctx: RouterContext, call: ServerWritableStream<tandemV1.ChatRequest, tandemV1.ChatEvent>): Promise<void> {
+  return serveStream(ctx, call, 'Chat', ({ principal, signal, deadline, trace }) => {
+    // The same validation (and field paths) as the HTTP edge; the proto helper adds proto-only issues.
+    const v = parseProtoChatRequest(call.request);
+    if (!v.ok) throw new TandemError(GrpcCode.INVALID_ARGUMENT, 'invalid chat request', { issues: v.issues });
+    const r = v.value;
+    const reqId = call.metadata.get('x-request-id')[0];
+    return startChat(ctx.chat, {
+      route: 'grpc-chat', request: r, sampling: cohereSampling(r), ...(r.max_tokens !== undefined ? { maxTokens: r.max_tokens } : {}),
+      stopSequences: r.stop_sequences ?? [], principal, priority: r.priority ?? 0, deadline, signal,
+      ...(typeof reqId === 'string' ? { requestId: reqId } : {}), trace,
+    });
+  }, chatEventToProto);
+}
+
+function generate(ctx: RouterContext, call: ServerWritableStream<tandemV1.GenerateRequest, tandemV1.GenerateEvent>): Promise<void> {
+  return serveStream(ctx, call, 'Generate', ({ principal, signal, deadline, trace }) =>
+    startGenerate(ctx.chat, { request: call.request, principal, signal, deadline, trace }), (ev: tandemV1.GenerateEvent) => ev);
 }
 
 function unary<Req, Res>(ctx: RouterContext, method: string, fn: (req: Req, md: Metadata) => Res) {
