@@ -150,7 +150,9 @@ describe('cancellation frees the engine KV blocks', () => {
     await waitFor(async () => (await Promise.all(stack.shards.map((s) => engineStats(s.address)))).every((s) => s.running === 0), 10_000, 'idle engines');
     const before = await total();
     const ac = new AbortController();
-    const res = await postJson(stack.httpUrl, '/v2/chat', { model: MODEL, messages: [user('tell me a long story')], max_tokens: 4000, stream: true }, { signal: ac.signal });
+    // Greedy, so the run is the same every time: a sampled random-weight model can emit its end
+    // token within the first few tokens and finish before the test looks at the KV blocks.
+    const res = await postJson(stack.httpUrl, '/v2/chat', { model: MODEL, messages: [user('tell me a long story')], max_tokens: 4000, temperature: 0, stream: true }, { signal: ac.signal });
     // The response starts once the engine has produced the first token: it is running now.
     expect(res.status).toBe(200);
     expect(await total()).toBeGreaterThan(before);
@@ -164,7 +166,7 @@ describe('cancellation frees the engine KV blocks', () => {
     const ac = new AbortController();
     let n = 0;
     await expect((async () => {
-      for await (const ev of sdk.chat({ model: MODEL, messages: [{ role: 'user', content: 'a long story please' }], max_tokens: 4000 }, { signal: ac.signal })) {
+      for await (const ev of sdk.chat({ model: MODEL, messages: [{ role: 'user', content: 'a long story please' }], max_tokens: 4000, temperature: 0 }, { signal: ac.signal })) {
         // message-start comes with the first token (random weights may never reach content-delta).
         if (++n === 1) {
           expect(await total()).toBeGreaterThan(before);
