@@ -194,25 +194,36 @@ bool get_tp_options(Napi::Object o, tandem_engine_options* opts, std::string* le
   return true;
 }
 
+// The first argument of load/runFollower: an options object with a string modelDir. Throws a
+// TypeError naming the problem and returns false otherwise.
+bool options_and_model_dir(const Napi::CallbackInfo& info, const char* fn, Napi::Object* out, std::string* model_dir) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    throw_type_error(env, std::string(fn) + "(options): options must be an object");
+    return false;
+  }
+  *out = info[0].As<Napi::Object>();
+  Napi::Value dir = out->Get("modelDir");
+  if (env.IsExceptionPending()) return false;
+  if (!dir.IsString()) {
+    throw_type_error(env, "modelDir must be a string");
+    return false;
+  }
+  *model_dir = dir.As<Napi::String>().Utf8Value();
+  return true;
+}
+
 }  // namespace
 
 Napi::Value run_follower(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) {
-    throw_type_error(env, "runFollower(options): options must be an object");
-    return env.Undefined();
-  }
-  Napi::Object o = info[0].As<Napi::Object>();
-  Napi::Value dir = o.Get("modelDir");
-  if (env.IsExceptionPending()) return env.Undefined();
-  if (!dir.IsString()) {
-    throw_type_error(env, "modelDir must be a string");
-    return env.Undefined();
-  }
+  Napi::Object o;
+  std::string model_dir;
+  if (!options_and_model_dir(info, "runFollower", &o, &model_dir)) return env.Undefined();
   tandem_engine_options opts{};
   std::string leader_addr;
   if (!get_u32(o, "threads", &opts.threads) || !get_tp_options(o, &opts, &leader_addr)) return env.Undefined();
-  auto* worker = new FollowerWorker(env, dir.As<Napi::String>().Utf8Value(), leader_addr, opts);
+  auto* worker = new FollowerWorker(env, model_dir, leader_addr, opts);
   napi_value promise = worker->promise();
   worker->Queue();
   return Napi::Value(env, promise);
@@ -223,17 +234,9 @@ Napi::Value run_follower(const Napi::CallbackInfo& info) {
 // (index.js fills the defaults with 0 = "engine default").
 Napi::Value load_engine(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) {
-    throw_type_error(env, "load(options): options must be an object");
-    return env.Undefined();
-  }
-  Napi::Object o = info[0].As<Napi::Object>();
-  Napi::Value dir = o.Get("modelDir");
-  if (env.IsExceptionPending()) return env.Undefined();
-  if (!dir.IsString()) {
-    throw_type_error(env, "modelDir must be a string");
-    return env.Undefined();
-  }
+  Napi::Object o;
+  std::string model_dir;
+  if (!options_and_model_dir(info, "load", &o, &model_dir)) return env.Undefined();
   tandem_engine_options opts{};
   bool ok = get_u32(o, "threads", &opts.threads) && get_u32(o, "blockSize", &opts.block_size) &&
             get_u64(o, "kvMemoryBytes", &opts.kv_memory_bytes) &&
@@ -259,7 +262,7 @@ Napi::Value load_engine(const Napi::CallbackInfo& info) {
     }
     result->progress_open = true;
   }
-  auto* worker = new LoadWorker(env, result, dir.As<Napi::String>().Utf8Value(), leader_addr, opts, progress);
+  auto* worker = new LoadWorker(env, result, model_dir, leader_addr, opts, progress);
   worker->Queue();
   return Napi::Value(env, promise);
 }
