@@ -30,7 +30,12 @@ export interface EngineOptions {
   rendezvousTimeoutMs?: number;
   /** A collective, or a silent rank 0 seen from a follower, fails after this; default 5000. */
   collectiveTimeoutMs?: number;
+  /** Collective transport; the same on every rank (default 'auto': shared memory on one host, else TCP). */
+  tpTransport?: TpTransport;
 }
+
+/** 'auto' picks shared memory when every rank is on this host and can map it, else TCP. */
+export type TpTransport = 'auto' | 'tcp' | 'shm';
 
 /** A follower rank (1..worldSize-1) of a tensor-parallel group. */
 export interface FollowerOptions {
@@ -41,6 +46,7 @@ export interface FollowerOptions {
   leaderAddr: string;
   rendezvousTimeoutMs?: number;
   collectiveTimeoutMs?: number;
+  tpTransport?: TpTransport;
 }
 
 export interface ModelInfo {
@@ -53,6 +59,8 @@ export interface ModelInfo {
   weightBytes: number; kvBytes: number; isa: string;
   /** Tensor parallelism: this rank and the group size (1 without). weightBytes/kvBytes are per rank. */
   tpRank: number; tpWorldSize: number;
+  /** The collective transport rank 0 ended up with: 'none' without tensor parallelism. */
+  tpTransport: 'none' | 'tcp' | 'shm';
 }
 
 export interface SamplingParams {

@@ -163,12 +163,16 @@ function tpOptions(options) {
   if (options.leaderAddr !== undefined && typeof options.leaderAddr !== 'string') {
     throw new TypeError(`leaderAddr: must be a string (host:port), got ${typeof options.leaderAddr}`);
   }
+  if (options.tpTransport !== undefined && typeof options.tpTransport !== 'string') {
+    throw new TypeError(`tpTransport: must be a string ("auto", "tcp" or "shm"), got ${typeof options.tpTransport}`);
+  }
   return {
     rank: integer(options.rank, 'rank', 0, U32_MAX, 0),
     worldSize: integer(options.worldSize, 'worldSize', 0, U32_MAX, 0),
     leaderAddr: options.leaderAddr ?? '',
     rendezvousTimeoutMs: integer(options.rendezvousTimeoutMs, 'rendezvousTimeoutMs', 0, U32_MAX, 0),
     collectiveTimeoutMs: integer(options.collectiveTimeoutMs, 'collectiveTimeoutMs', 0, U32_MAX, 0),
+    tpTransport: options.tpTransport ?? '',
   };
 }
 

@@ -79,18 +79,27 @@ void on_progress_closed(napi_env env, void* data, void* /*hint*/) {
   if (r->work_done) settle(env, r);
 }
 
+// The option strings a worker owns while the engine reads them on the worker thread.
+struct TpStrings {
+  std::string leader_addr, transport;
+  void apply(tandem_engine_options* o) const {
+    o->leader_addr = leader_addr.empty() ? nullptr : leader_addr.c_str();
+    o->tp_transport = transport.empty() ? nullptr : transport.c_str();
+  }
+};
+
 class LoadWorker : public Napi::AsyncWorker {
  public:
-  LoadWorker(Napi::Env env, LoadResult* result, std::string model_dir, std::string leader_addr,
-             tandem_engine_options options, napi_threadsafe_function progress)
+  LoadWorker(Napi::Env env, LoadResult* result, std::string model_dir, TpStrings tp, tandem_engine_options options,
+             napi_threadsafe_function progress)
       : Napi::AsyncWorker(env, "tandem.load"),
         result_(result),
         model_dir_(std::move(model_dir)),
-        leader_addr_(std::move(leader_addr)),
+        tp_(std::move(tp)),
         options_(options),
         progress_(progress) {
     options_.model_dir = model_dir_.c_str();
-    options_.leader_addr = leader_addr_.empty() ? nullptr : leader_addr_.c_str();
+    tp_.apply(&options_);
   }
 
   void Execute() override {
@@ -109,7 +118,8 @@ class LoadWorker : public Napi::AsyncWorker {
 
  private:
   LoadResult* result_;
-  std::string model_dir_, leader_addr_;
+  std::string model_dir_;
+  TpStrings tp_;
   tandem_engine_options options_;
   napi_threadsafe_function progress_;
   tandem_engine* engine_ = nullptr;
@@ -143,14 +153,14 @@ bool get_u64(Napi::Object obj, const char* field, uint64_t* out) {
 // Blocks in tandem_engine_run_follower until rank 0 shuts the group down or it fails.
 class FollowerWorker : public Napi::AsyncWorker {
  public:
-  FollowerWorker(Napi::Env env, std::string model_dir, std::string leader_addr, tandem_engine_options options)
+  FollowerWorker(Napi::Env env, std::string model_dir, TpStrings tp, tandem_engine_options options)
       : Napi::AsyncWorker(env, "tandem.follower"),
         deferred_(env),
         model_dir_(std::move(model_dir)),
-        leader_addr_(std::move(leader_addr)),
+        tp_(std::move(tp)),
         options_(options) {
     options_.model_dir = model_dir_.c_str();
-    options_.leader_addr = leader_addr_.c_str();
+    tp_.apply(&options_);
   }
   napi_value promise() const { return deferred_.promise(); }
 
@@ -171,27 +181,33 @@ class FollowerWorker : public Napi::AsyncWorker {
 
  private:
   raw::Deferred deferred_;
-  std::string model_dir_, leader_addr_;
+  std::string model_dir_;
+  TpStrings tp_;
   tandem_engine_options options_;
   tandem_status status_ = TANDEM_STATUS_OK;
   std::string message_;
 };
 
-// The tensor-parallel fields: rank, worldSize, leaderAddr, rendezvousTimeoutMs, collectiveTimeoutMs.
-bool get_tp_options(Napi::Object o, tandem_engine_options* opts, std::string* leader_addr) {
+// An optional string field ("" when absent); a TypeError naming it for any other type.
+bool get_opt_string(Napi::Object o, const char* field, std::string* out) {
   Napi::Env env = o.Env();
-  if (!get_u32(o, "rank", &opts->rank) || !get_u32(o, "worldSize", &opts->world_size) ||
-      !get_u32(o, "rendezvousTimeoutMs", &opts->rendezvous_timeout_ms) ||
-      !get_u32(o, "collectiveTimeoutMs", &opts->collective_timeout_ms))
-    return false;
-  Napi::Value addr = o.Get("leaderAddr");
+  Napi::Value v = o.Get(field);
   if (env.IsExceptionPending()) return false;
-  if (addr.IsString()) *leader_addr = addr.As<Napi::String>().Utf8Value();
-  else if (!addr.IsUndefined() && !addr.IsNull()) {
-    throw_type_error(env, "leaderAddr must be a string");
+  if (v.IsString()) *out = v.As<Napi::String>().Utf8Value();
+  else if (!v.IsUndefined() && !v.IsNull()) {
+    throw_type_error(env, std::string(field) + " must be a string");
     return false;
   }
   return true;
+}
+
+// The tensor-parallel fields: rank, worldSize, leaderAddr, rendezvousTimeoutMs, collectiveTimeoutMs,
+// tpTransport.
+bool get_tp_options(Napi::Object o, tandem_engine_options* opts, TpStrings* tp) {
+  return get_u32(o, "rank", &opts->rank) && get_u32(o, "worldSize", &opts->world_size) &&
+         get_u32(o, "rendezvousTimeoutMs", &opts->rendezvous_timeout_ms) &&
+         get_u32(o, "collectiveTimeoutMs", &opts->collective_timeout_ms) &&
+         get_opt_string(o, "leaderAddr", &tp->leader_addr) && get_opt_string(o, "tpTransport", &tp->transport);
 }
 
 // The first argument of load/runFollower: an options object with a string modelDir. Throws a
@@ -221,16 +237,16 @@ Napi::Value run_follower(const Napi::CallbackInfo& info) {
   std::string model_dir;
   if (!options_and_model_dir(info, "runFollower", &o, &model_dir)) return env.Undefined();
   tandem_engine_options opts{};
-  std::string leader_addr;
-  if (!get_u32(o, "threads", &opts.threads) || !get_tp_options(o, &opts, &leader_addr)) return env.Undefined();
-  auto* worker = new FollowerWorker(env, model_dir, leader_addr, opts);
+  TpStrings tp;
+  if (!get_u32(o, "threads", &opts.threads) || !get_tp_options(o, &opts, &tp)) return env.Undefined();
+  auto* worker = new FollowerWorker(env, model_dir, std::move(tp), opts);
   napi_value promise = worker->promise();
   worker->Queue();
   return Napi::Value(env, promise);
 }
 
 // options: { modelDir, threads, blockSize, kvMemoryBytes, maxBatchTokens, maxRunning, maxSeqLen,
-// rank, worldSize, leaderAddr, rendezvousTimeoutMs, collectiveTimeoutMs }, all present
+// rank, worldSize, leaderAddr, rendezvousTimeoutMs, collectiveTimeoutMs, tpTransport }, all present
 // (index.js fills the defaults with 0 = "engine default").
 Napi::Value load_engine(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -242,8 +258,8 @@ Napi::Value load_engine(const Napi::CallbackInfo& info) {
             get_u64(o, "kvMemoryBytes", &opts.kv_memory_bytes) &&
             get_u32(o, "maxBatchTokens", &opts.max_batch_tokens) && get_u32(o, "maxRunning", &opts.max_running) &&
             get_u32(o, "maxSeqLen", &opts.max_seq_len);
-  std::string leader_addr;
-  if (!ok || !get_tp_options(o, &opts, &leader_addr)) return env.Undefined();
+  TpStrings tp;
+  if (!ok || !get_tp_options(o, &opts, &tp)) return env.Undefined();
 
   if (info.Length() >= 2 && !info[1].IsFunction() && !info[1].IsUndefined() && !info[1].IsNull()) {
     throw_type_error(env, "onProgress must be a function");
@@ -262,7 +278,7 @@ Napi::Value load_engine(const Napi::CallbackInfo& info) {
     }
     result->progress_open = true;
   }
-  auto* worker = new LoadWorker(env, result, model_dir, leader_addr, opts, progress);
+  auto* worker = new LoadWorker(env, result, model_dir, std::move(tp), opts, progress);
   worker->Queue();
   return Napi::Value(env, promise);
 }

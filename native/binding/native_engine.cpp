@@ -235,6 +235,7 @@ Napi::Value NativeEngine::info(const Napi::CallbackInfo& info) {
   num("kvBytes", static_cast<double>(m.kv_bytes));
   num("tpRank", m.tp_rank);
   num("tpWorldSize", m.tp_world_size);
+  o.Set("tpTransport", Napi::String::New(env, m.tp_transport == 2 ? "shm" : m.tp_transport == 1 ? "tcp" : "none"));
   return o;
 }
 

@@ -63,4 +63,28 @@ describe('TP errors', () => {
     await expect(runFollower({ modelDir: TINY, rank: 1, worldSize: 2, leaderAddr: 5 as unknown as string })).rejects.toThrow(TypeError);
     await expect(Engine.load({ modelDir: TINY, worldSize: 2 })).rejects.toThrow(/leader_addr: required/);
   });
+
+  it('tpTransport picks the collectives\' transport (auto = shared memory on one host); a bad value names tp_transport', async () => {
+    for (const [asked, got] of [[undefined, 'shm'], ['tcp', 'tcp'], ['shm', 'shm']] as const) {
+      const leaderAddr = `127.0.0.1:${await freePort()}`;
+      const opts = { modelDir: TINY, threads: 1, worldSize: 2, leaderAddr, ...(asked ? { tpTransport: asked } : {}) };
+      const follower = runFollower({ ...opts, rank: 1 });
+      const tp = await Engine.load(opts);
+      try {
+        expect(tp.info.tpTransport).toBe(got);
+        const out = await collect(tp.generate({ prompt: [5, 6, 7], maxTokens: 3, ignoreEos: true }));
+        expect(out.tokens).toHaveLength(3);
+      } finally {
+        await tp.close();
+      }
+      await expect(follower).resolves.toBeUndefined();
+    }
+    const one = await Engine.load({ modelDir: TINY, threads: 1 });
+    expect(one.info.tpTransport).toBe('none');
+    await one.close();
+    const err = await Engine.load({ modelDir: TINY, worldSize: 2, leaderAddr: '127.0.0.1:1', tpTransport: 'udp' as 'tcp' }).catch((e: unknown) => e);
+    expect((err as EngineError).code).toBe('INVALID_ARGUMENT');
+    expect((err as EngineError).message).toContain('tp_transport: "udp" is not one of auto, tcp, shm');
+    await expect(runFollower({ modelDir: TINY, rank: 1, worldSize: 2, leaderAddr: '127.0.0.1:1', tpTransport: 3 as unknown as 'tcp' })).rejects.toThrow(TypeError);
+  }, 30_000);
 });

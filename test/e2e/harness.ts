@@ -25,15 +25,30 @@ export function tinyModel(): Promise<string> {
 
 export const MODEL = 'cohere2-tiny';
 
+export interface StackOptions {
+  /** Tensor-parallel ranks per replica (default 1: the fast single-process shards most suites want). */
+  readonly tp?: number;
+  /** Respawn failed groups (default false here, so a killed replica stays down for the suites that count on it). */
+  readonly restart?: boolean;
+  /** Receives the stack's group failure / restart lines (default: stderr with TANDEM_E2E_LOGS, else dropped). */
+  readonly log?: (line: string) => void;
+}
+
 /**
- * The stack on free ports. The tiny preset's 256-position context is too short for a cmd3 prompt
- * (its small vocabulary spends ~1,400 tokens on the template), so the shards run with a 16,384-token
- * limit; RoPE has no hard limit and the weights are random anyway.
+ * The stack on free ports, one kernel thread per shard process. The tiny preset's 256-position
+ * context is too short for a cmd3 prompt (its small vocabulary spends ~1,400 tokens on the
+ * template), so the shards run with a 16,384-token limit; RoPE has no hard limit and the weights
+ * are random anyway.
  */
-export async function startStack(replicas: number, env: Record<string, string> = {}): Promise<LocalStack> {
+export async function startStack(replicas: number, env: Record<string, string> = {}, o: StackOptions = {}): Promise<LocalStack> {
+  const logs = Boolean(process.env['TANDEM_E2E_LOGS']);
   return startLocalStack({
-    modelDir: await tinyModel(), replicas, httpPort: 0, grpcPort: 0, enginePort: 0, threads: 1, host: '127.0.0.1',
-    childStderr: process.env['TANDEM_E2E_LOGS'] ? 'inherit' : 'ignore', readyTimeoutMs: 120_000,
+    modelDir: await tinyModel(), replicas, tp: o.tp ?? 1, httpPort: 0, grpcPort: 0, enginePort: 0, threads: 1, host: '127.0.0.1',
+    childStderr: logs ? 'inherit' : 'ignore', readyTimeoutMs: 120_000, restart: o.restart ?? false,
+    log: (line) => {
+      o.log?.(line);
+      if (logs) process.stderr.write(`${line}\n`);
+    },
     env: { TANDEM_MAX_SEQ_LEN: '16384', TANDEM_KV_MEMORY_BYTES: String(64 << 20), TANDEM_LOG_LEVEL: 'warn', ...env },
   });
 }

@@ -49,6 +49,10 @@ typedef struct tandem_engine_options {
   const char* leader_addr;        /* host:port of rank 0's rendezvous; required when world_size > 1 */
   uint32_t rendezvous_timeout_ms; /* every rank must join within this; 0 = 60000 */
   uint32_t collective_timeout_ms; /* a collective (or a silent rank 0) fails after this; 0 = 5000 */
+  /* Collective transport (appended): "auto" (null or "" too: shared memory when every rank of the
+   * group is on this host and can map it, else TCP), "tcp", or "shm" (an error when it cannot be
+   * used). Every rank of a group must pass the same value. */
+  const char* tp_transport;
 } tandem_engine_options;
 
 /* stage is a short static string ("config", "weights", "kv"); fraction in [0, 1]. */
@@ -72,6 +76,7 @@ typedef struct tandem_model_info {
   uint32_t sliding_blocks_total, full_blocks_total;
   uint64_t weight_bytes, kv_bytes;  /* this rank's share when tensor-parallel */
   uint32_t tp_rank, tp_world_size;  /* appended; world size 1 without tensor parallelism */
+  uint32_t tp_transport;            /* appended: 0 none, 1 TCP, 2 shared memory */
 } tandem_model_info;
 
 typedef struct tandem_sampling_params {

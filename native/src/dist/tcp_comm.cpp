@@ -3,7 +3,8 @@
 // followers' links as a ring and keeps the reduction order fixed (rank order on rank 0), which
 // makes results bitwise reproducible. Every frame starts with a header {magic, op, seq, bytes} so a
 // desynchronised group fails with a clear message instead of reading garbage. Every wait is a
-// poll() against a deadline.
+// poll() against a deadline. This file also holds the TCP rendezvous every transport starts with
+// (transport.cpp negotiates shared memory over the sockets it returns).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -19,13 +20,49 @@
 #include <cstring>
 #include <mutex>
 #include <thread>
+#include <utility>
 
-#include "dist/comm.h"
+#include "dist/comm_base.h"
+#include "dist/transport.h"
 
 namespace tandem::dist {
+
+int64_t ms_left(Clock::time_point deadline) {
+  return std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
+}
+
+bool wait_fd(int fd, short events, Clock::time_point deadline) {
+  for (;;) {
+    pollfd p{fd, events, 0};
+    const int r = ::poll(&p, 1, int(std::min<int64_t>(ms_left(deadline), 1 << 30)));
+    if (r > 0) return true;
+    if (r == 0) return false;
+    if (errno != EINTR) return false;
+  }
+}
+
+bool io_exact(int fd, void* data, size_t n, bool sending, Clock::time_point deadline) {
+  char* p = static_cast<char*>(data);
+  while (n > 0) {
+    const ssize_t r = sending ? ::send(fd, p, n, MSG_NOSIGNAL) : ::recv(fd, p, n, 0);
+    if (r > 0) {
+      p += r;
+      n -= size_t(r);
+    } else if (r == 0 && !sending) {
+      return false;
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (!wait_fd(fd, sending ? POLLOUT : POLLIN, deadline)) return false;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
 constexpr uint32_t kFrameMagic = 0x544e444d;  // "TNDM"
 constexpr uint32_t kHelloMagic = 0x54504831;  // "TPH1"
 
@@ -40,10 +77,6 @@ struct Hello {
   uint32_t magic, world_size, rank, reserved;
   uint64_t fingerprint;
 };
-
-int64_t ms_left(Clock::time_point deadline) {
-  return std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
-}
 
 // host:port -> (host, port); throws naming the field.
 std::pair<std::string, std::string> split_addr(const std::string& addr) {
@@ -62,31 +95,14 @@ void set_socket_options(int fd) {
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
-// Waits for fd to become readable / writable before the deadline. Returns false on timeout.
-bool wait_fd(int fd, short events, Clock::time_point deadline) {
-  for (;;) {
-    pollfd p{fd, events, 0};
-    const int r = ::poll(&p, 1, int(std::min<int64_t>(ms_left(deadline), 1 << 30)));
-    if (r > 0) return true;
-    if (r == 0) return false;
-    if (errno != EINTR) return false;
-  }
-}
-
-class TcpComm final : public Communicator {
+class TcpComm final : public CommBase {
  public:
-  TcpComm(int rank, int world, uint32_t timeout_ms) : rank_(rank), world_(world), timeout_ms_(timeout_ms), fds_(size_t(world), -1) {}
-  ~TcpComm() override {
-    for (int fd : fds_)
-      if (fd >= 0) ::close(fd);
-  }
+  TcpComm(int rank, int world, uint32_t timeout_ms, std::vector<int> fds) : CommBase(rank, world, timeout_ms, std::move(fds)) {}
 
-  int rank() const override { return rank_; }
-  int world_size() const override { return world_; }
-  std::vector<int>& fds() { return fds_; }
+  const char* transport() const override { return "tcp"; }
 
   void all_reduce_sum(float* data, size_t n) override {
-    Scope s(*this);
+    Call s(*this);
     if (rank_ == 0) {
       tmp_.resize(n);
       for (int r = 1; r < world_; r++) {
@@ -101,7 +117,7 @@ class TcpComm final : public Communicator {
   }
 
   void broadcast(void* data, size_t n) override {
-    Scope s(*this);
+    Call s(*this);
     if (rank_ == 0)
       for (int r = 1; r < world_; r++) send_frame(r, kBroadcast, data, n, s.deadline);
     else
@@ -109,7 +125,7 @@ class TcpComm final : public Communicator {
   }
 
   void broadcast_message(std::vector<uint8_t>& msg, uint32_t timeout_ms) override {
-    Scope s(*this, timeout_ms);
+    Call s(*this, timeout_ms);
     if (rank_ == 0) {
       for (int r = 1; r < world_; r++) send_frame(r, kMessage, msg.data(), msg.size(), s.deadline);
     } else {
@@ -120,12 +136,12 @@ class TcpComm final : public Communicator {
   }
 
   void gather(const void* send, size_t n, void* recv) override {
-    Scope s(*this);
+    Call s(*this);
     do_gather(kGather, send, n, recv, s.deadline);
   }
 
   void all_gather(const void* send, size_t n, void* recv) override {
-    Scope s(*this);
+    Call s(*this);
     do_gather(kAllGather, send, n, recv, s.deadline);
     if (rank_ == 0)
       for (int r = 1; r < world_; r++) send_frame(r, kAllGather, recv, n * size_t(world_), s.deadline);
@@ -134,43 +150,13 @@ class TcpComm final : public Communicator {
   }
 
   void abort(const std::string& reason) override {
-    std::lock_guard<std::mutex> lk(abort_mu_);
-    if (broken_.empty()) broken_ = reason.empty() ? "aborted" : reason;
-    // shutdown (not close): the fds stay valid for a racing call, which then fails promptly.
-    for (int fd : fds_)
-      if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
-  }
-
-  CommStats stats() const override {
-    std::lock_guard<std::mutex> lk(abort_mu_);
-    return stats_;
+    std::lock_guard<std::mutex> lk(mu_);
+    mark_broken_locked(reason);
   }
 
  private:
-  // One collective call: checks the group is healthy, sets the deadline, counts stats, and turns
-  // any failure into abort() so the rest of the group learns about it at once.
-  struct Scope {
-    TcpComm& c;
-    Clock::time_point start, deadline;
-    Scope(TcpComm& comm, uint32_t timeout_ms = 0) : c(comm), start(Clock::now()) {
-      {
-        std::lock_guard<std::mutex> lk(c.abort_mu_);
-        if (!c.broken_.empty()) throw CommError("tensor-parallel group is down: " + c.broken_);
-      }
-      deadline = start + std::chrono::milliseconds(timeout_ms ? timeout_ms : c.timeout_ms_);
-      ++c.seq_;
-    }
-    ~Scope() {
-      std::lock_guard<std::mutex> lk(c.abort_mu_);
-      c.stats_.ops++;
-      c.stats_.bytes += c.io_bytes_;
-      c.io_bytes_ = 0;
-      c.stats_.nanos += uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
-    }
-  };
-
   [[noreturn]] void fail(int peer, const std::string& what) {
-    const std::string msg = "rank " + std::to_string(rank_) + ": " + what + " (peer rank " + std::to_string(peer) + ")";
+    const std::string msg = peer_message(peer, what);
     abort(msg);
     throw CommError(msg);
   }
@@ -246,37 +232,8 @@ class TcpComm final : public Communicator {
     recv_exact(peer, data, n, deadline);
   }
 
-  int rank_, world_;
-  uint32_t timeout_ms_;
-  std::vector<int> fds_;  // fds_[peer]; rank 0 has one per follower, followers only fds_[0]
-  std::vector<float> tmp_;
-  uint64_t seq_ = 0;
-  uint64_t io_bytes_ = 0;  // bytes sent + received (frame headers included) by the call in progress
-  mutable std::mutex abort_mu_;
-  std::string broken_;
-  CommStats stats_;
+  std::vector<float> tmp_;  // io_bytes_ counts bytes sent + received, frame headers included
 };
-
-// Blocking-with-deadline helpers for the handshake, on non-blocking sockets.
-bool io_exact(int fd, void* data, size_t n, bool sending, Clock::time_point deadline) {
-  char* p = static_cast<char*>(data);
-  while (n > 0) {
-    const ssize_t r = sending ? ::send(fd, p, n, MSG_NOSIGNAL) : ::recv(fd, p, n, 0);
-    if (r > 0) {
-      p += r;
-      n -= size_t(r);
-    } else if (r == 0 && !sending) {
-      return false;
-    } else if (errno == EINTR) {
-      continue;
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (!wait_fd(fd, sending ? POLLOUT : POLLIN, deadline)) return false;
-    } else {
-      return false;
-    }
-  }
-  return true;
-}
 
 // The leader's answer to a hello: empty = accepted, else the reason.
 void send_verdict(int fd, const std::string& why, Clock::time_point deadline) {
@@ -290,8 +247,20 @@ std::string list_ranks(const std::vector<int>& ranks) {
   return s;
 }
 
-std::unique_ptr<Communicator> lead(const GroupOptions& o, const std::string& port) {
-  auto comm = std::make_unique<TcpComm>(0, o.world_size, o.timeout_ms);
+// The sockets of a rendezvous in progress: closed unless released to the caller.
+struct FdList {
+  std::vector<int> fds;
+  explicit FdList(int world) : fds(size_t(world), -1) {}
+  ~FdList() {
+    for (int fd : fds)
+      if (fd >= 0) ::close(fd);
+  }
+  std::vector<int> release() { return std::exchange(fds, {}); }
+};
+
+std::vector<int> lead(const GroupOptions& o, const std::string& port) {
+  FdList joined_fds(o.world_size);
+  std::vector<int>& fds = joined_fds.fds;
   const int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (lfd < 0) throw CommError(std::string("rendezvous: socket: ") + std::strerror(errno));
   struct Closer {
@@ -314,7 +283,7 @@ std::unique_ptr<Communicator> lead(const GroupOptions& o, const std::string& por
     if (!wait_fd(lfd, POLLIN, deadline)) {
       std::vector<int> missing;
       for (int r = 1; r < o.world_size; r++)
-        if (comm->fds()[size_t(r)] < 0) missing.push_back(r);
+        if (fds[size_t(r)] < 0) missing.push_back(r);
       throw CommError("rendezvous: rank" + std::string(missing.size() > 1 ? "s " : " ") + list_ranks(missing) + " of " +
                       std::to_string(o.world_size) + " did not join " + o.leader_addr + " within " +
                       std::to_string(o.rendezvous_timeout_ms) + " ms");
@@ -333,24 +302,24 @@ std::unique_ptr<Communicator> lead(const GroupOptions& o, const std::string& por
       why = "world_size " + std::to_string(h.world_size) + " differs from rank 0's " + std::to_string(o.world_size);
     else if (h.rank == 0 || int(h.rank) >= o.world_size)
       why = "rank " + std::to_string(h.rank) + " is outside [1, " + std::to_string(o.world_size - 1) + "]";
-    else if (comm->fds()[h.rank] >= 0)
+    else if (fds[h.rank] >= 0)
       why = "rank " + std::to_string(h.rank) + " joined twice";
     else if (h.fingerprint != o.fingerprint)
       why = "model fingerprint of rank " + std::to_string(h.rank) + " differs from rank 0's (different model folder?)";
     send_verdict(fd, why, hello_deadline);
     if (!why.empty()) {
       ::close(fd);
-      for (int f : comm->fds())
+      for (int f : fds)
         if (f >= 0) ::shutdown(f, SHUT_RDWR);
       throw CommError("rendezvous: " + why);
     }
-    comm->fds()[h.rank] = fd;
+    fds[h.rank] = fd;
     joined++;
   }
-  return comm;
+  return joined_fds.release();
 }
 
-std::unique_ptr<Communicator> follow(const GroupOptions& o, const std::string& host, const std::string& port) {
+std::vector<int> follow(const GroupOptions& o, const std::string& host, const std::string& port) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(o.rendezvous_timeout_ms);
   std::string last = "no attempt";
   while (Clock::now() < deadline) {
@@ -377,9 +346,9 @@ std::unique_ptr<Communicator> follow(const GroupOptions& o, const std::string& h
           ::close(fd);
           throw CommError("rendezvous: rank 0 refused rank " + std::to_string(o.rank) + ": " + why);
         }
-        auto comm = std::make_unique<TcpComm>(o.rank, o.world_size, o.timeout_ms);
-        comm->fds()[0] = fd;
-        return comm;
+        std::vector<int> fds(size_t(o.world_size), -1);
+        fds[0] = fd;
+        return fds;
       }
       last = std::strerror(errno);
       if (fd >= 0) ::close(fd);
@@ -393,12 +362,13 @@ std::unique_ptr<Communicator> follow(const GroupOptions& o, const std::string& h
 
 }  // namespace
 
-std::unique_ptr<Communicator> connect_group(const GroupOptions& o) {
-  if (o.world_size < 2) throw Error(TANDEM_STATUS_INVALID_ARGUMENT, "world_size: a group needs at least 2 ranks");
-  if (o.rank < 0 || o.rank >= o.world_size)
-    throw Error(TANDEM_STATUS_INVALID_ARGUMENT, "rank: " + std::to_string(o.rank) + " is outside [0, " + std::to_string(o.world_size) + ")");
+std::vector<int> tcp_rendezvous(const GroupOptions& o) {
   const auto [host, port] = split_addr(o.leader_addr);
   return o.rank == 0 ? lead(o, port) : follow(o, host, port);
+}
+
+std::unique_ptr<Communicator> make_tcp_comm(int rank, int world, uint32_t timeout_ms, std::vector<int> fds) {
+  return std::make_unique<TcpComm>(rank, world, timeout_ms, std::move(fds));
 }
 
 }  // namespace tandem::dist

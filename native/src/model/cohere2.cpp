@@ -136,7 +136,7 @@ struct Scratch {
 }  // namespace
 
 void Cohere2Model::forward(std::span<const SeqChunk> batch, const KvPoolView& sliding, const KvPoolView& full,
-                           ThreadPool* pool, std::vector<float>& logits) {
+                           ThreadPool* pool, std::vector<float>& logits, LogitsOut out_mode) {
   const ModelConfig& c = config_;
   const Weights& W = *weights_;
   const TpDims& td = dims_;
@@ -233,8 +233,16 @@ void Cohere2Model::forward(std::span<const SeqChunk> batch, const KvPoolView& sl
     ops::scale(out, c.logit_scale, R * c.vocab_size);
     return;
   }
-  // Vocab-parallel head: this rank's slice, padded to vocab_per_rank columns, gathered to rank 0.
+  // Vocab-parallel head: this rank's slice; for Gathered, padded to vocab_per_rank columns and
+  // gathered to rank 0.
   const int64_t Vl = td.vocab_hi - td.vocab_lo, Vp = td.vocab_per_rank, Wn = shard_.world, V = c.vocab_size;
+  if (out_mode == LogitsOut::LocalSlice) {
+    const size_t old = logits.size();
+    logits.resize(old + size_t(R * Vl));
+    ops::matmul(z.data(), R, W.embed, logits.data() + old, pool);
+    ops::scale(logits.data() + old, c.logit_scale, R * Vl);
+    return;
+  }
   std::vector<float> part(size_t(R * Vp), 0.f), local(size_t(R * Vl));
   ops::matmul(z.data(), R, W.embed, local.data(), pool);
   ops::scale(local.data(), c.logit_scale, R * Vl);

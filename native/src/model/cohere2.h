@@ -50,6 +50,12 @@ struct TpDims {
 // Throws Error(INVALID_ARGUMENT) naming the size that does not divide.
 TpDims tp_dims(const ModelConfig& c, const TpShard& shard);
 
+// Where a tensor-parallel forward leaves the logits.
+enum class LogitsOut {
+  Gathered,    // the whole rows on rank 0 (other ranks append nothing)
+  LocalSlice,  // every rank appends its vocabulary slice: rows x (vocab_hi - vocab_lo)
+};
+
 class Cohere2Model {
  public:
   // Loads config and weights (memory-mapped, validated: every expected tensor present with its
@@ -75,9 +81,9 @@ class Cohere2Model {
   // Runs the batch; appends logits (already times logit_scale) to `logits`, row-major, vocab
   // floats per row: per chunk n rows if all_logits else 1, in chunk order. Writes the chunks'
   // K/V into the pools. Tensor-parallel: every rank calls it with the same batch; pools hold this
-  // rank's KV heads; logits are gathered to rank 0 (other ranks append nothing).
+  // rank's KV heads; logits go where `out` says (the same whole rows without tensor parallelism).
   void forward(std::span<const SeqChunk> batch, const KvPoolView& sliding, const KvPoolView& full,
-               ThreadPool* pool, std::vector<float>& logits);
+               ThreadPool* pool, std::vector<float>& logits, LogitsOut out = LogitsOut::Gathered);
 
  private:
   Cohere2Model() = default;

@@ -144,6 +144,7 @@ std::unique_ptr<Engine> Engine::create(const tandem_engine_options& o, tandem_pr
   i.kv_bytes = plan.total_bytes;
   i.tp_rank = 0;
   i.tp_world_size = tp ? o.world_size : 1;
+  i.tp_transport = !e->comm_ ? 0 : std::string(e->comm_->transport()) == "shm" ? 2 : 1;
   e->stats_.sliding_blocks_total = i.sliding_blocks_total;
   e->stats_.full_blocks_total = i.full_blocks_total;
   if (progress) progress(user, 1.f, "kv");
@@ -297,8 +298,8 @@ std::vector<SeqChunk> Engine::build_batch(const StepPlan& plan) const {
 
 // Samples the next token of request r from its last logits row, queues the event and finishes
 // the request on a stop token, eos, max_tokens or max_seq_len.
-void Engine::emit_token(Request& r, const float* row, std::vector<OwnedEvent>& events) {
-  const SampleResult sr = r.sampler->sample(row, vocab_, scratch_);
+void Engine::emit_token(Request& r, const float* row, const RowCandidates* candidates, std::vector<OwnedEvent>& events) {
+  const SampleResult sr = row ? r.sampler->sample(row, vocab_, scratch_) : r.sampler->sample_candidates(*candidates);
   r.sampler->accept(sr.token);
   sched_->append_token(r.id, sr.token);
   ++r.generated;
@@ -323,6 +324,24 @@ void Engine::emit_token(Request& r, const float* row, std::vector<OwnedEvent>& e
     finish(r.id, TANDEM_FINISH_LENGTH, "", events);
 }
 
+std::vector<RowNeed> Engine::row_needs(const StepPlan& plan, std::span<const SeqChunk> batch) const {
+  std::vector<RowNeed> needs;
+  for (size_t k = 0; k < plan.chunks.size(); ++k) {
+    const ScheduledChunk& c = plan.chunks[k];
+    const Request& r = *requests_.at(c.id);
+    RowNeed n;
+    if (r.waiter) {
+      n.kind = r.waiter->all_positions || c.completes ? RowNeed::Full : RowNeed::None;
+    } else if (c.completes) {
+      const std::optional<CandidateNeed> cn = r.sampler->candidate_need(vocab_);
+      n.kind = cn ? RowNeed::Candidates : RowNeed::Full;
+      if (cn) n.need = *cn;
+    }
+    needs.insert(needs.end(), batch[k].all_logits ? size_t(c.n) : 1, n);
+  }
+  return needs;
+}
+
 void Engine::step(std::vector<OwnedEvent>& events) {
   const StepPlan plan = sched_->schedule();
   if (plan.empty()) {
@@ -338,9 +357,13 @@ void Engine::step(std::vector<OwnedEvent>& events) {
     // Every rank runs the same batch; any failure here leaves the ranks out of step, so the
     // whole group goes down (followers see the closed connections at once).
     try {
-      std::vector<uint8_t> msg = encode_plan(batch);
+      const std::vector<RowNeed> needs = row_needs(plan, batch);
+      std::vector<uint8_t> msg = encode_plan(batch, needs);
       comm_->broadcast_message(msg);
-      model_->forward(batch, sliding_view_, full_view_, pool_.get(), logits_);
+      model_->forward(batch, sliding_view_, full_view_, pool_.get(), logits_, LogitsOut::LocalSlice);
+      const TpDims& d = model_->dims();
+      const LogitsSlice slice{logits_.data(), int64_t(needs.size()), d.vocab_lo, d.vocab_hi, d.vocab_per_rank, vocab_};
+      merge_vocab_parallel(*comm_, slice, needs, &merged_);
     } catch (const std::exception& ex) {
       break_group(ex.what(), events);
       return;
@@ -356,22 +379,28 @@ void Engine::step(std::vector<OwnedEvent>& events) {
   }
   sched_->commit(plan);
   ++stats_steps_;
-  size_t row = 0;  // logits rows come in chunk order: n per all_logits chunk, else 1
+  // Logits rows come in chunk order: n per all_logits chunk, else 1. Tensor parallel: the merged
+  // rows, whole where the row's need was Full (consecutive rows of a chunk stay consecutive).
+  const auto whole_row = [&](size_t row) -> const float* {
+    if (!comm_) return logits_.data() + row * size_t(vocab_);
+    return merged_.full_row[row] < 0 ? nullptr : merged_.full_of(row);
+  };
+  size_t row = 0;
   for (size_t k = 0; k < plan.chunks.size(); ++k) {
     const ScheduledChunk& c = plan.chunks[k];
     const size_t rows = batch[k].all_logits ? size_t(c.n) : 1;
-    const float* first_row = logits_.data() + row * size_t(vocab_);
-    const float* last_row = first_row + (rows - 1) * size_t(vocab_);
+    const size_t first = row, last = row + rows - 1;
     row += rows;
     Request& r = *requests_.at(c.id);
     if (r.waiter) {
       if (r.waiter->all_positions)
-        std::memcpy(r.waiter->out + c.start * vocab_, first_row, rows * size_t(vocab_) * sizeof(float));
+        std::memcpy(r.waiter->out + c.start * vocab_, whole_row(first), rows * size_t(vocab_) * sizeof(float));
       else if (c.completes)
-        std::memcpy(r.waiter->out, last_row, size_t(vocab_) * sizeof(float));
+        std::memcpy(r.waiter->out, whole_row(last), size_t(vocab_) * sizeof(float));
       if (c.completes) finish(c.id, TANDEM_FINISH_LENGTH, "", events);
     } else if (c.completes) {
-      emit_token(r, last_row, events);
+      const float* whole = whole_row(last);
+      emit_token(r, whole, whole ? nullptr : &merged_.candidates[last], events);
     }
   }
 }

@@ -20,6 +20,7 @@
 #include "runtime/kv_manager.h"
 #include "runtime/sampler.h"
 #include "runtime/scheduler.h"
+#include "runtime/vocab_parallel.h"
 #include "tandem/engine.h"
 #include "util/thread_pool.h"
 
@@ -57,7 +58,10 @@ class Engine {
   void loop();
   void step(std::vector<OwnedEvent>& events);
   std::vector<SeqChunk> build_batch(const StepPlan& plan) const;
-  void emit_token(Request& r, const float* row, std::vector<OwnedEvent>& events);
+  // Samples from the whole row, or (tensor parallel) from the merged candidates when row is null.
+  void emit_token(Request& r, const float* row, const RowCandidates* candidates, std::vector<OwnedEvent>& events);
+  // Tensor parallelism: what rank 0 needs of each logits row this step (vocab_parallel.h).
+  std::vector<RowNeed> row_needs(const StepPlan& plan, std::span<const SeqChunk> batch) const;
   void finish(uint64_t id, tandem_finish_reason reason, const std::string& error, std::vector<OwnedEvent>& events);
   void publish(std::vector<OwnedEvent>& events);
   // Tensor parallelism (rank 0): a heartbeat round when idle, and the end of the group.
@@ -77,6 +81,7 @@ class Engine {
   // Step thread only.
   std::unordered_map<uint64_t, std::unique_ptr<Request>> requests_;
   std::vector<float> logits_, scratch_;
+  MergedRows merged_;  // tensor parallelism: this step's rows on rank 0
   std::vector<std::shared_ptr<LogitsWaiter>> wake_;  // logits callers to wake in publish()
   uint64_t stats_steps_ = 0, stats_prompt_ = 0, stats_generated_ = 0;
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <stdexcept>
+#include <utility>
 
 namespace tandem {
 
@@ -127,13 +129,24 @@ void Sampler::accept(int32_t token) {
   ++n_out_;
 }
 
+std::optional<CandidateNeed> Sampler::candidate_need(int64_t vocab) const {
+  if (cfg_.repetition_penalty != 1.f || cfg_.frequency_penalty != 0.f || cfg_.presence_penalty != 0.f) return std::nullopt;
+  CandidateNeed n;
+  n.n_top = int32_t(std::min<int64_t>(cfg_.top_logprobs, vocab));
+  if (cfg_.temperature == 0.f) return n;  // greedy: the best token by raw logit
+  // filtered_probs' top-k branch; without it the nucleus needs the whole row's mass.
+  if (cfg_.top_k <= 0 || cfg_.top_k >= vocab || cfg_.top_k > kMaxCandidates) return std::nullopt;
+  n.k = cfg_.top_k;
+  n.key_scale = 1.f / cfg_.temperature;
+  return n;
+}
+
 SampleResult Sampler::sample(const float* logits, int64_t vocab, std::vector<float>& scratch) const {
+  if (const auto need = candidate_need(vocab)) return sample_candidates(row_candidates(logits, vocab, *need));
   SampleResult r;
   // Logprobs of the model's distribution (before penalties and temperature).
-  const float lmax = logits[argmax(logits, vocab)];
-  double s = 0;
-  for (int64_t i = 0; i < vocab; ++i) s += std::exp(double(logits[i] - lmax));
-  const float lse = lmax + float(std::log(s));
+  const LseParts parts = lse_parts(logits, vocab);
+  const float lse = merge_lse(std::span<const LseParts>(&parts, 1));
 
   scratch.assign(logits, logits + vocab);
   apply_penalties(scratch.data(), vocab, cfg_, prompt_seen_, out_counts_);
@@ -158,16 +171,140 @@ SampleResult Sampler::sample(const float* logits, int64_t vocab, std::vector<flo
   }
   r.logprob = logits[r.token] - lse;
   if (cfg_.top_logprobs > 0) {
-    const int64_t n = std::min<int64_t>(cfg_.top_logprobs, vocab);
-    std::vector<int32_t> idx(static_cast<size_t>(vocab));
-    std::iota(idx.begin(), idx.end(), 0);
-    std::partial_sort(idx.begin(), idx.begin() + n, idx.end(), ByValueDesc{logits});
-    for (int64_t i = 0; i < n; ++i) {
-      r.top_ids.push_back(idx[size_t(i)]);
-      r.top_logprobs.push_back(logits[idx[size_t(i)]] - lse);
-    }
+    std::vector<float> vals;
+    best_by_key(logits, vocab, 0, 1.f, int32_t(std::min<int64_t>(cfg_.top_logprobs, vocab)), r.top_ids, vals);
+    for (float v : vals) r.top_logprobs.push_back(v - lse);
   }
   return r;
+}
+
+// filtered_probs and the draw of sample(), restricted to the top-k candidates: the same float and
+// double operations in the same order, so the token is the one sample() draws from the whole row.
+SampleResult Sampler::sample_candidates(const RowCandidates& c) const {
+  SampleResult r;
+  if (c.ids.empty()) throw std::logic_error("sample_candidates: no candidates");
+  size_t chosen = 0;  // index into c.ids
+  if (cfg_.temperature != 0.f) {
+    const float inv_t = 1.f / cfg_.temperature;
+    const size_t k = c.ids.size();
+    float zmax = -INFINITY;
+    std::vector<float> z(k);
+    for (size_t i = 0; i < k; ++i) zmax = std::max(zmax, z[i] = c.logits[i] * inv_t);
+    std::vector<double> e(k);
+    double sum = 0;
+    for (size_t i = 0; i < k; ++i) sum += e[i] = std::exp(double(z[i] - zmax));
+    size_t m = k;
+    if (cfg_.top_p < 1.f) {
+      double cum = 0;
+      size_t keep = 0;
+      while (keep < m) {
+        cum += e[keep];
+        ++keep;
+        if (cum >= double(cfg_.top_p) * sum) break;
+      }
+      m = keep;
+    }
+    const double min_w = double(cfg_.min_p);
+    double kept = 0;
+    for (size_t i = 0; i < m; ++i)
+      if (e[i] >= min_w) kept += e[i];
+    // The draw walks the vocabulary in id order.
+    std::vector<std::pair<int32_t, size_t>> by_id;
+    for (size_t i = 0; i < m; ++i)
+      if (e[i] >= min_w) by_id.emplace_back(c.ids[i], i);
+    std::sort(by_id.begin(), by_id.end());
+    const double u = counter_uniform(cfg_.seed, n_out_);
+    double cum = 0;
+    bool found = false, any = false;
+    for (const auto& [id, i] : by_id) {
+      const float p = float(e[i] / kept);
+      if (p <= 0.f) continue;
+      chosen = i;
+      any = true;
+      cum += p;
+      if (u < cum) {
+        found = true;
+        break;
+      }
+    }
+    if (!found && !any) throw std::logic_error("sample_candidates: every candidate has probability 0");
+  }
+  r.token = c.ids[chosen];
+  r.logprob = c.logits[chosen] - c.lse;
+  for (size_t i = 0; i < c.top_ids.size(); ++i) {
+    r.top_ids.push_back(c.top_ids[i]);
+    r.top_logprobs.push_back(c.top_logits[i] - c.lse);
+  }
+  return r;
+}
+
+LseParts lse_parts(const float* x, int64_t n) {
+  LseParts p;
+  if (n <= 0) return p;
+  p.max = x[argmax(x, n)];
+  for (int64_t i = 0; i < n; ++i) p.sum += std::exp(double(x[i] - p.max));
+  return p;
+}
+
+float merge_lse(std::span<const LseParts> parts) {
+  float m = -INFINITY;
+  for (const LseParts& p : parts)
+    if (p.sum > 0) m = std::max(m, p.max);
+  double s = 0;
+  for (const LseParts& p : parts)
+    if (p.sum > 0) s += p.sum * std::exp(double(p.max - m));  // one part: exp(0) = 1, the plain sum
+  return m + float(std::log(s));
+}
+
+void best_by_key(const float* x, int64_t n, int32_t id_offset, float key_scale, int32_t k, std::vector<int32_t>& ids,
+                 std::vector<float>& vals) {
+  if (n <= 0 || k <= 0) return;
+  if (k == 1) {
+    int64_t best = 0;  // first maximum = lowest id on ties
+    float best_key = x[0] * key_scale;
+    for (int64_t i = 1; i < n; ++i) {
+      const float key = x[i] * key_scale;
+      if (key > best_key) best = i, best_key = key;
+    }
+    ids.push_back(id_offset + int32_t(best));
+    vals.push_back(x[best]);
+    return;
+  }
+  std::vector<float> keys(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) keys[size_t(i)] = x[i] * key_scale;
+  std::vector<int32_t> idx(static_cast<size_t>(n));
+  std::iota(idx.begin(), idx.end(), 0);
+  const int64_t m = std::min<int64_t>(k, n);
+  std::partial_sort(idx.begin(), idx.begin() + m, idx.end(), ByValueDesc{keys.data()});
+  for (int64_t i = 0; i < m; ++i) {
+    ids.push_back(id_offset + idx[size_t(i)]);
+    vals.push_back(x[idx[size_t(i)]]);
+  }
+}
+
+void keep_best_by_key(std::vector<int32_t>& ids, std::vector<float>& vals, float key_scale, int32_t k) {
+  std::vector<size_t> order(ids.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::vector<float> keys(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) keys[i] = vals[i] * key_scale;
+  const size_t m = std::min<size_t>(size_t(std::max(k, 0)), ids.size());
+  std::partial_sort(order.begin(), order.begin() + int64_t(m), order.end(), [&](size_t a, size_t b) {
+    return keys[a] != keys[b] ? keys[a] > keys[b] : ids[a] < ids[b];
+  });
+  std::vector<int32_t> out_ids(m);
+  std::vector<float> out_vals(m);
+  for (size_t i = 0; i < m; ++i) out_ids[i] = ids[order[i]], out_vals[i] = vals[order[i]];
+  ids = std::move(out_ids);
+  vals = std::move(out_vals);
+}
+
+RowCandidates row_candidates(const float* x, int64_t vocab, const CandidateNeed& need) {
+  RowCandidates c;
+  best_by_key(x, vocab, 0, need.key_scale, need.k, c.ids, c.logits);
+  best_by_key(x, vocab, 0, 1.f, need.n_top, c.top_ids, c.top_logits);
+  const LseParts p = lse_parts(x, vocab);
+  c.lse = merge_lse(std::span<const LseParts>(&p, 1));
+  return c;
 }
 
 }  // namespace tandem

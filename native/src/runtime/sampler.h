@@ -15,7 +15,9 @@
 // model's own distribution (what OpenAI-style clients compare between runs). The top-n list is
 // from that same distribution, best first.
 #pragma once
+#include <cmath>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <unordered_map>
 #include <vector>
@@ -41,6 +43,46 @@ struct SampleResult {
   std::vector<float> top_logprobs;
 };
 
+// Sampling from candidates. A row whose sampling only ever looks at its best few tokens (greedy,
+// or temperature with top_k, and no penalties) is sampled from those tokens plus the row's
+// log-sum-exp. Under tensor parallelism each rank sends just its slice's best tokens and its
+// log-sum-exp terms instead of the whole vocabulary (reference §5); a single rank takes the same
+// path from its whole row, so both give the same tokens by construction.
+//
+// Order everywhere: key = logit * key_scale (the same float multiply the sampler applies for
+// temperature) descending, then id ascending. The order is total, so the best k of the union of
+// every slice's best k is exactly the best k of the whole row.
+struct CandidateNeed {
+  int32_t k = 1;             // tokens by key (1 = greedy)
+  float key_scale = 1.f;     // 1 / temperature, or 1 for greedy
+  int32_t n_top = 0;         // top logprobs: tokens by raw logit
+};
+
+// log(sum(exp(x))) in parts: the max and sum(exp(x - max)) in double, merged across slices.
+struct LseParts {
+  float max = -INFINITY;
+  double sum = 0;
+};
+LseParts lse_parts(const float* x, int64_t n);
+float merge_lse(std::span<const LseParts> parts);
+
+struct RowCandidates {
+  std::vector<int32_t> ids;         // best k by key, in order
+  std::vector<float> logits;        // their raw logits
+  std::vector<int32_t> top_ids;     // best n_top by raw logit, in order
+  std::vector<float> top_logits;
+  float lse = 0;                    // log-sum-exp of the whole row's raw logits
+};
+
+// The best k of x[0, n) by key (ids offset by id_offset), appended to ids/vals in order; fewer
+// when n < k.
+void best_by_key(const float* x, int64_t n, int32_t id_offset, float key_scale, int32_t k, std::vector<int32_t>& ids,
+                 std::vector<float>& vals);
+// Keeps the best k of (ids, vals) by key, in order (ids are distinct).
+void keep_best_by_key(std::vector<int32_t>& ids, std::vector<float>& vals, float key_scale, int32_t k);
+// RowCandidates of one whole row.
+RowCandidates row_candidates(const float* x, int64_t vocab, const CandidateNeed& need);
+
 // The uniform in [0, 1) that output index `index` of a request seeded `seed` draws.
 double counter_uniform(uint64_t seed, uint64_t index);
 
@@ -51,6 +93,12 @@ class Sampler {
   const SamplingConfig& config() const { return cfg_; }
   // Samples output token number output_index() from logits[0, vocab). `scratch` is reused.
   SampleResult sample(const float* logits, int64_t vocab, std::vector<float>& scratch) const;
+  // What sample() would look at, when that is a few candidates: nullopt when it needs the whole
+  // row (penalties, or temperature without a top_k in [1, min(vocab - 1, kMaxCandidates)]).
+  std::optional<CandidateNeed> candidate_need(int64_t vocab) const;
+  // The same result as sample() on the whole row, from row_candidates(row, candidate_need()).
+  SampleResult sample_candidates(const RowCandidates& c) const;
+  static constexpr int32_t kMaxCandidates = 1024;
   // Records an emitted token (penalty counts, next output index).
   void accept(int32_t token);
   uint64_t output_index() const { return n_out_; }

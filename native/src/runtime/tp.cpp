@@ -82,7 +82,7 @@ TpInit decode_init(const std::vector<uint8_t>& msg) {
   return i;
 }
 
-std::vector<uint8_t> encode_plan(std::span<const SeqChunk> batch) {
+std::vector<uint8_t> encode_plan(std::span<const SeqChunk> batch, std::span<const RowNeed> needs) {
   Writer w;
   w.put(uint8_t(TpMsg::Plan));
   w.put(uint32_t(batch.size()));
@@ -93,6 +93,13 @@ std::vector<uint8_t> encode_plan(std::span<const SeqChunk> batch) {
     w.put_ids(c.tokens);
     w.put_ids(c.full_blocks);
     w.put_ids(c.sliding_blocks);
+  }
+  w.put(uint32_t(needs.size()));
+  for (const RowNeed& n : needs) {
+    w.put(uint8_t(n.kind));
+    w.put(n.need.k);
+    w.put(n.need.key_scale);
+    w.put(n.need.n_top);
   }
   return std::move(w.b);
 }
@@ -117,6 +124,19 @@ void decode_plan(const std::vector<uint8_t>& msg, TpPlan& out) {
     c.full_blocks = out.full[i];
     c.sliding_blocks = out.sliding[i];
   }
+  const uint32_t rows = r.get<uint32_t>();
+  r.need(size_t(rows) * 13);
+  out.needs.assign(rows, {});
+  for (RowNeed& n : out.needs) {
+    const uint8_t kind = r.get<uint8_t>();
+    if (kind > RowNeed::Candidates) throw dist::CommError("tensor-parallel plan: unknown logits row kind " + std::to_string(kind));
+    n.kind = RowNeed::Kind(kind);
+    n.need.k = r.get<int32_t>();
+    n.need.key_scale = r.get<float>();
+    n.need.n_top = r.get<int32_t>();
+    if (n.need.k < 0 || n.need.k > Sampler::kMaxCandidates || n.need.n_top < 0 || n.need.n_top > Sampler::kMaxCandidates)
+      throw dist::CommError("tensor-parallel plan: candidate counts out of range");
+  }
 }
 
 dist::GroupOptions group_options(const tandem_engine_options& o, uint64_t fingerprint) {
@@ -127,6 +147,7 @@ dist::GroupOptions group_options(const tandem_engine_options& o, uint64_t finger
   g.fingerprint = fingerprint;
   if (o.rendezvous_timeout_ms) g.rendezvous_timeout_ms = o.rendezvous_timeout_ms;
   if (o.collective_timeout_ms) g.timeout_ms = o.collective_timeout_ms;
+  if (o.tp_transport && *o.tp_transport) g.transport = dist::parse_transport(o.tp_transport);
   return g;
 }
 
@@ -143,6 +164,10 @@ std::vector<std::string> validate_tp_options(const tandem_engine_options& o, boo
     e.push_back("rank: must be 0 without a tensor-parallel group (world_size <= 1)");
   }
   if (o.world_size > 1 && (!o.leader_addr || !*o.leader_addr)) e.push_back("leader_addr: required when world_size > 1 (host:port of rank 0)");
+  if (o.tp_transport && *o.tp_transport) {
+    const std::string t = o.tp_transport;
+    if (t != "auto" && t != "tcp" && t != "shm") e.push_back("tp_transport: \"" + t + "\" is not one of auto, tcp, shm");
+  }
   return e;
 }
 
@@ -192,11 +217,18 @@ void run_follower(const tandem_engine_options& o, tandem_progress_fn progress, v
           comm->gather(&alive, 1, nullptr);
           break;
         }
-        case TpMsg::Plan:
+        case TpMsg::Plan: {
           decode_plan(msg, plan);
           logits.clear();
-          model->forward(plan.chunks, sliding, full, &pool, logits);
+          model->forward(plan.chunks, sliding, full, &pool, logits, LogitsOut::LocalSlice);
+          const TpDims& d = model->dims();
+          const LogitsSlice slice{logits.data(), int64_t(plan.needs.size()), d.vocab_lo, d.vocab_hi, d.vocab_per_rank,
+                                  c.vocab_size};
+          if (int64_t(logits.size()) != slice.rows * (d.vocab_hi - d.vocab_lo))
+            throw dist::CommError("tensor-parallel plan: " + std::to_string(plan.needs.size()) + " logits rows do not match the batch");
+          merge_vocab_parallel(*comm, slice, plan.needs, nullptr);
           break;
+        }
         default:
           throw dist::CommError("tensor-parallel control message: unknown kind " + std::to_string(int(msg[0])));
       }

@@ -4,7 +4,8 @@
 //
 // Control messages (dist::Communicator::broadcast_message from rank 0), first byte = kind:
 //   Init      after the rendezvous: the KV pool geometry every rank must allocate
-//   Plan      one step: the SeqChunks (tokens, positions, block tables); all ranks then forward
+//   Plan      one step: the SeqChunks (tokens, positions, block tables) and what rank 0 needs of
+//             each logits row (vocab_parallel.h); all ranks then forward and merge the logits
 //   Heartbeat sent when rank 0 is idle; followers answer with a 1-byte gather, so a dead or
 //             stalled rank is noticed within about a second even without traffic
 //   Shutdown  rank 0's engine is closing; followers return OK
@@ -16,6 +17,7 @@
 
 #include "dist/comm.h"
 #include "model/cohere2.h"
+#include "runtime/vocab_parallel.h"
 #include "tandem/engine.h"
 
 namespace tandem {
@@ -33,11 +35,12 @@ struct TpInit {
 struct TpPlan {
   std::vector<std::vector<int32_t>> tokens, full, sliding;
   std::vector<SeqChunk> chunks;
+  std::vector<RowNeed> needs;  // one per logits row, in forward()'s row order
 };
 
 std::vector<uint8_t> encode_init(const TpInit& init);
 TpInit decode_init(const std::vector<uint8_t>& msg);
-std::vector<uint8_t> encode_plan(std::span<const SeqChunk> batch);
+std::vector<uint8_t> encode_plan(std::span<const SeqChunk> batch, std::span<const RowNeed> needs);
 // Throws CommError on a malformed message (a protocol bug or a version mismatch).
 void decode_plan(const std::vector<uint8_t>& msg, TpPlan& out);
 

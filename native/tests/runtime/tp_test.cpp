@@ -13,22 +13,10 @@
 #include "dist/comm.h"
 #include "model/cohere2.h"
 #include "runtime/engine_test_util.h"
+#include "runtime/group_test_util.h"
 
 namespace tandem::test {
 namespace {
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  const int port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
 
 // A group of `world` ranks: followers on threads, rank 0's engine on the caller's thread.
 class Group {
@@ -123,6 +111,57 @@ TEST_P(TpEquivalence, LogitsAndGreedyTokensMatchTp1) {
   EXPECT_GT(s.collective_ops, 0u);
   EXPECT_GT(s.collective_bytes, 0u);
   tandem_engine_free(ref);
+  for (const std::string& e : grp.close()) EXPECT_EQ(e, "");
+}
+
+// Sampled requests through the vocab-parallel head: top-k sampling and greedy take the candidate
+// path (each rank sends its best tokens), penalties and top-p without top-k gather whole rows; all
+// must give TP=1's tokens, and logprobs within float rounding of TP=1's.
+TEST_P(TpEquivalence, SampledTokensAndLogprobsMatchTp1) {
+  const std::vector<int32_t> prompt = golden()["prompts"][1].get<std::vector<int32_t>>();
+  std::vector<tandem_request_params> cases;
+  for (int i = 0; i < 6; i++) {
+    tandem_request_params p = greedy_params(prompt, 12);
+    p.sampling.seed = 1000 + uint64_t(i);
+    p.sampling.has_seed = 1;
+    p.sampling.top_logprobs = uint32_t(i % 3) * 2;
+    if (i == 1) p.sampling.temperature = 0.9f, p.sampling.top_k = 5;                         // candidates
+    if (i == 2) p.sampling.temperature = 1.3f, p.sampling.top_k = 40, p.sampling.top_p = 0.8f;  // candidates
+    if (i == 3) p.sampling.temperature = 0.7f, p.sampling.top_p = 0.9f;                       // whole rows
+    if (i == 4) p.sampling.repetition_penalty = 1.3f;                                         // whole rows
+    if (i == 5) p.sampling.temperature = 1.f, p.sampling.top_k = 3, p.sampling.min_p = 0.2f;  // candidates
+    cases.push_back(p);
+  }
+  auto run = [&](tandem_engine* e) {
+    Collector col;
+    std::vector<uint64_t> ids(cases.size());
+    for (size_t i = 0; i < cases.size(); i++)
+      EXPECT_EQ(tandem_engine_submit(e, &cases[i], &Collector::on_event, &col, &ids[i]), TANDEM_STATUS_OK) << last_error();
+    std::vector<Result> out;
+    for (uint64_t id : ids) {
+      EXPECT_TRUE(col.wait_done(id, 60));
+      out.push_back(col.get(id));
+    }
+    return out;
+  };
+  const std::string dir = tiny_dir();
+  tandem_engine_options one{};
+  one.model_dir = dir.c_str();
+  one.threads = 1;
+  tandem_engine* ref = nullptr;
+  ASSERT_EQ(tandem_engine_create(&one, nullptr, nullptr, &ref), TANDEM_STATUS_OK) << last_error();
+  const auto want = run(ref);
+  tandem_engine_free(ref);
+  Group grp(GetParam());
+  ASSERT_EQ(grp.status_, TANDEM_STATUS_OK) << grp.error_;
+  const auto got = run(grp.engine);
+  for (size_t i = 0; i < cases.size(); i++) {
+    EXPECT_EQ(got[i].finish, TANDEM_FINISH_LENGTH) << got[i].error;
+    EXPECT_EQ(got[i].tokens, want[i].tokens) << "case " << i;
+    ASSERT_EQ(got[i].logprobs.size(), want[i].logprobs.size());
+    for (size_t t = 0; t < got[i].logprobs.size(); t++) EXPECT_NEAR(got[i].logprobs[t], want[i].logprobs[t], 1e-4) << "case " << i;
+    EXPECT_EQ(got[i].top_ids, want[i].top_ids) << "case " << i;
+  }
   for (const std::string& e : grp.close()) EXPECT_EQ(e, "");
 }
 

@@ -95,11 +95,14 @@ describe.skipIf(!engineModule)('tandem --tp 2 equals --tp 1', () => {
 });
 
 describe.skipIf(!engineModule)('tandem bench tp', () => {
-  it('prints decode rates for TP=1 and TP=2, collective traffic per step and RSS per rank', async () => {
-    const r = await runTandem(['bench', 'tp', '--model', TINY, '--decode-tokens', '4', '--batch', '2']);
+  it('prints decode rates for TP=1 and TP=2 over shm and tcp, collective traffic per step and RSS per rank', async () => {
+    const r = await runTandem(['bench', 'tp', '--model', TINY, '--decode-tokens', '4', '--batch', '2', '--rounds', '1']);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as Record<string, { decode_tok_s_batch1: number; collective_ops_per_step: number;
-      collective_bytes_per_step: number; rss_per_rank: { rank: number; rss: number }[] }>;
+      collective_bytes_per_step: number; rss_per_rank: { rank: number; rss: number }[]; transport: string }>;
+    expect(out.tp2!.transport).toBe('shm');
+    expect(out.tp2_tcp!.transport).toBe('tcp');
+    expect(out.tp2_tcp!.decode_tok_s_batch1).toBeGreaterThan(0);
     expect(out.tp1!.decode_tok_s_batch1).toBeGreaterThan(0);
     expect(out.tp2!.decode_tok_s_batch1).toBeGreaterThan(0);
     expect(out.tp1!.collective_ops_per_step).toBe(0);
@@ -109,7 +112,8 @@ describe.skipIf(!engineModule)('tandem bench tp', () => {
     expect(out.tp2!.collective_ops_per_step).toBeLessThan(12);
     expect(out.tp2!.collective_bytes_per_step).toBeGreaterThan(0);
     expect(out.tp2!.rss_per_rank.map((p) => p.rank)).toEqual([0, 1]);
-    expect(r.stderr).toMatch(/TP=2 \/ TP=1: batch 1/);
+    expect(r.stderr).toMatch(/TP=2 \/ TP=1 over shm: batch 1/);
+    expect(r.stderr).toMatch(/TP=2 \/ TP=1 over tcp: batch 1/);
   }, 60_000);
 });
 

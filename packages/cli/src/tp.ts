@@ -1,7 +1,8 @@
 // Tensor-parallel groups on one machine for `tandem logits/generate/bench tp --tp N`: this process is
 // rank 0 (scheduler, sampling, output) and spawns ranks 1..N-1 as copies of the same command with
 // TANDEM_RANK / TANDEM_WORLD_SIZE / TANDEM_LEADER_ADDR set (DESIGN.md §4); a copy that finds
-// TANDEM_RANK >= 1 runs the engine's follower loop instead of the command.
+// TANDEM_RANK >= 1 runs the engine's follower loop instead of the command. TANDEM_TP_TRANSPORT
+// (auto | tcp | shm, default auto) picks the collectives' transport for every rank.
 //
 // Failure: the engine turns a dead or stalled rank into an error on every rank within its
 // collective timeout; on top of that rank 0 kills followers that outlive it by more than a grace
@@ -9,7 +10,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
-import type { EngineOptions } from '@tandem/engine';
+import type { EngineOptions, TpTransport } from '@tandem/engine';
 import { loadEngineModule } from './engine.js';
 import { logLine } from './output.js';
 
@@ -31,6 +32,16 @@ export function rankFromEnv(env: NodeJS.ProcessEnv = process.env): RankEnv | und
   return { rank, worldSize, leaderAddr };
 }
 
+const TRANSPORTS: readonly TpTransport[] = ['auto', 'tcp', 'shm'];
+
+/** TANDEM_TP_TRANSPORT, checked; undefined when unset (the engine's default, auto). */
+export function tpTransportFromEnv(env: NodeJS.ProcessEnv = process.env): TpTransport | undefined {
+  const v = env.TANDEM_TP_TRANSPORT;
+  if (v === undefined || v === '') return undefined;
+  if (!(TRANSPORTS as readonly string[]).includes(v)) throw new Error(`TANDEM_TP_TRANSPORT: must be one of ${TRANSPORTS.join(', ')}, got ${JSON.stringify(v)}`);
+  return v as TpTransport;
+}
+
 /**
  * When this process is a follower (TANDEM_RANK >= 1), runs that rank until rank 0 closes the group
  * and returns the exit code (0 clean, 1 group failure); undefined for rank 0 / no group.
@@ -40,7 +51,8 @@ export async function runFollowerIfRank(modelDir: string, threads: number | unde
   if (!me || me.rank === 0) return undefined;
   const { runFollower } = await loadEngineModule();
   try {
-    await runFollower({ modelDir, threads, rank: me.rank, worldSize: me.worldSize, leaderAddr: me.leaderAddr });
+    const tpTransport = tpTransportFromEnv();
+    await runFollower({ modelDir, threads, rank: me.rank, worldSize: me.worldSize, leaderAddr: me.leaderAddr, ...(tpTransport ? { tpTransport } : {}) });
     return 0;
   } catch (e) {
     logLine(`tandem rank ${me.rank}: ${(e as Error).message}`);
@@ -72,7 +84,7 @@ export function freePort(): Promise<number> {
 
 export interface LocalGroup {
   /** Extra engine options that make the in-process engine rank 0 of the group. */
-  engineOptions: Pick<EngineOptions, 'rank' | 'worldSize' | 'leaderAddr'>;
+  engineOptions: Pick<EngineOptions, 'rank' | 'worldSize' | 'leaderAddr' | 'tpTransport'>;
   /** Waits for the followers (after the engine closed) and kills any that linger; returns true when all exited 0. */
   close(graceMs?: number): Promise<boolean>;
   pids: number[];
@@ -81,15 +93,16 @@ export interface LocalGroup {
 /**
  * Spawns ranks 1..tp-1 as copies of this command (same argv), or does nothing for tp <= 1.
  * `argv` defaults to this process's; the copies inherit stderr so their errors are visible.
+ * `transport` defaults to TANDEM_TP_TRANSPORT.
  */
-export async function startLocalGroup(tp: number, argv: string[] = process.argv.slice(1)): Promise<LocalGroup | undefined> {
+export async function startLocalGroup(tp: number, argv: string[] = process.argv.slice(1), transport = tpTransportFromEnv()): Promise<LocalGroup | undefined> {
   if (tp <= 1) return undefined;
   const leaderAddr = `127.0.0.1:${await freePort()}`;
   const children: ChildProcess[] = [];
   const exits: Promise<number | null>[] = [];
   for (let rank = 1; rank < tp; rank++) {
     const child = spawn(process.execPath, [...process.execArgv, ...argv], {
-      env: { ...process.env, TANDEM_RANK: String(rank), TANDEM_WORLD_SIZE: String(tp), TANDEM_LEADER_ADDR: leaderAddr },
+      env: { ...process.env, TANDEM_RANK: String(rank), TANDEM_WORLD_SIZE: String(tp), TANDEM_LEADER_ADDR: leaderAddr, ...(transport ? { TANDEM_TP_TRANSPORT: transport } : {}) },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     children.push(child);
@@ -103,7 +116,7 @@ export async function startLocalGroup(tp: number, argv: string[] = process.argv.
   const onExit = () => { for (const c of children) c.kill('SIGKILL'); };
   process.once('exit', onExit);
   return {
-    engineOptions: { rank: 0, worldSize: tp, leaderAddr },
+    engineOptions: { rank: 0, worldSize: tp, leaderAddr, ...(transport ? { tpTransport: transport } : {}) },
     pids: children.map((c) => c.pid ?? -1),
     async close(graceMs = 3000) {
       const timer = setTimeout(() => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL'); }, graceMs);
@@ -121,8 +134,9 @@ export async function startLocalGroup(tp: number, argv: string[] = process.argv.
  * almost at once when it threw or returned a non-zero exit code (a stalled rank never exits, and
  * one that never joined would wait out the rendezvous timeout).
  */
-export async function withLocalGroup<T>(tp: number, fn: (tpOptions: LocalGroup['engineOptions'] | Record<string, never>) => Promise<T>): Promise<T> {
-  const group = await startLocalGroup(tp);
+export async function withLocalGroup<T>(tp: number, fn: (tpOptions: LocalGroup['engineOptions'] | Record<string, never>) => Promise<T>,
+  transport = tpTransportFromEnv()): Promise<T> {
+  const group = await startLocalGroup(tp, process.argv.slice(1), transport);
   let succeeded = false;
   try {
     const result = await fn(group?.engineOptions ?? {});

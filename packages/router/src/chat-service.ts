@@ -265,10 +265,14 @@ async function* streamEvents(deps: ChatServiceDeps, job: ChatJob, s: StreamState
       msg = next.done ? undefined : next.value;
       if (!msg) throw new TandemError(GrpcCode.UNAVAILABLE, `replica ${s.lease.replica.id} ended the stream without finishing; the response is incomplete — retry the request`);
     }
+    // An engine-side failure is an error status, not a finish reason: the HTTP routes then answer
+    // 5xx (or end the stream with an error event) instead of a 200 that looks complete.
     if (finish === 'CANCELLED') {
       if (job.signal.aborted) return;
-      finish = 'ERROR';
-      engineError = 'the engine cancelled the request';
+      throw new TandemError(GrpcCode.UNAVAILABLE, `replica ${s.lease.replica.id} cancelled the request after ${completion} tokens (is it shutting down?); the response is incomplete — retry the request`);
+    }
+    if (engineError !== undefined) {
+      throw new TandemError(GrpcCode.INTERNAL, `replica ${s.lease.replica.id} failed after ${completion} tokens: ${engineError}`);
     }
     const tail = stop.push(detok.finish()) + stop.flush();
     if (tail) yield* parser.push(tail);
@@ -278,7 +282,7 @@ async function* streamEvents(deps: ChatServiceDeps, job: ChatJob, s: StreamState
     };
     for (const ev of parser.finish(finish ?? 'COMPLETE')) {
       if (ev.type === 'message-end') {
-        yield { ...ev, delta: { ...ev.delta, usage, ...(engineError !== undefined ? { finish_reason: 'ERROR' as const, error: engineError } : {}) } };
+        yield { ...ev, delta: { ...ev.delta, usage } };
       } else {
         yield ev;
       }

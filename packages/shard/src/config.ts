@@ -8,6 +8,7 @@ export const SHARD_CONFIG = {
   rank: field('TANDEM_RANK', env.int({ min: 0, max: 1023 }).default(0), 'this process\'s tensor-parallel rank (0 serves gRPC; 1.. run the follower loop); below TANDEM_WORLD_SIZE'),
   worldSize: field('TANDEM_WORLD_SIZE', env.int({ min: 1, max: 1024 }).default(1), 'ranks per replica (tensor parallelism when > 1)'),
   leaderAddr: field('TANDEM_LEADER_ADDR', env.string().optional(), 'host:port where rank 0 meets the other ranks; required when TANDEM_WORLD_SIZE > 1'),
+  tpTransport: field('TANDEM_TP_TRANSPORT', z.enum(['auto', 'tcp', 'shm']).default('auto'), 'collective transport of a tensor-parallel group: auto (shared memory when every rank is on this host, else TCP), tcp, or shm; the same on every rank'),
   backend: field('TANDEM_BACKEND', z.enum(['cpu']).default('cpu'), 'compute backend (cpu; cuda comes with the CUDA issue)'),
   host: field('TANDEM_ENGINE_HOST', env.string().default('0.0.0.0'), 'address the engine gRPC server binds'),
   port: field('TANDEM_ENGINE_PORT', env.int({ min: 0, max: 65535 }).default(50061), 'engine gRPC port (0 = any free port)'),

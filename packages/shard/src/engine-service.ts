@@ -117,6 +117,10 @@ export class EngineService {
     return this.engine;
   }
 
+  private groupFailed(engine: Engine): boolean {
+    return this.options.worldSize > 1 && (this.unavailableReason !== undefined || engine.stats().tpGroupFailed);
+  }
+
   private fail(e: unknown, ctx: Record<string, unknown>): TandemError {
     if (e instanceof EngineError && e.code === 'UNAVAILABLE') this.options.onEngineUnavailable?.(e.message);
     const err = TandemError.from(e);
@@ -145,6 +149,12 @@ export class EngineService {
       if (call.cancelled) gen.cancel();
       let finish: FinishReason | undefined;
       for await (const ev of gen) {
+        // A failed tensor-parallel group ends running requests with an error (or a cancel from
+        // unavailable()): that is the replica going away, so the router must see UNAVAILABLE (and
+        // retry a request that has no tokens yet), not a finished request.
+        if ((ev.finish === 'error' || ev.finish === 'cancelled') && this.groupFailed(engine)) {
+          throw new TandemError(GrpcCode.UNAVAILABLE, this.unavailableReason ?? `tensor-parallel group failed: ${ev.error ?? 'a rank died or stalled'}`);
+        }
         if (ev.finish) finish = ev.finish;
         if (!call.cancelled) call.write(toResponse(ev));
       }
@@ -171,6 +181,12 @@ export class EngineService {
 
   stats(_call: ServerUnaryCall<engineV1.StatsRequest, engineV1.StatsResponse>, cb: sendUnaryData<engineV1.StatsResponse>): void {
     if (!this.engine) return cb(Object.assign(new Error('model is still loading'), new TandemError(GrpcCode.UNAVAILABLE, 'model is still loading').toGrpc()));
+    // After a group failure the process lingers briefly as NOT_SERVING; a stats poll in that window
+    // must not look healthy.
+    if (this.unavailableReason !== undefined) {
+      const err = new TandemError(GrpcCode.UNAVAILABLE, this.unavailableReason);
+      return cb(Object.assign(new Error(err.message), err.toGrpc()));
+    }
     const s = this.engine.stats();
     cb(null, {
       waiting: s.waiting,

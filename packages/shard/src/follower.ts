@@ -12,9 +12,12 @@ export async function runShardFollower(config: ShardConfig, logger: Logger): Pro
   if (config.rank === 0) throw new Error('TANDEM_RANK: rank 0 serves the engine (startShard); runShardFollower is for ranks >= 1');
   const leaderAddr = config.leaderAddr!; // checkTensorParallel: required for a group
   const log = logger.child({ rank: config.rank });
-  log.info('follower joining the tensor-parallel group', { leaderAddr, worldSize: config.worldSize });
+  log.info('follower joining the tensor-parallel group', { leaderAddr, worldSize: config.worldSize, tpTransport: config.tpTransport });
   try {
-    await runFollower({ modelDir: resolve(config.modelDir), threads: config.threads, rank: config.rank, worldSize: config.worldSize, leaderAddr });
+    await runFollower({
+      modelDir: resolve(config.modelDir), threads: config.threads, rank: config.rank, worldSize: config.worldSize, leaderAddr,
+      tpTransport: config.tpTransport,
+    });
     log.info('rank 0 closed the group; exiting');
     return 0;
   } catch (err) {

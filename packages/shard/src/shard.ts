@@ -86,7 +86,7 @@ export async function startShard(options: StartShardOptions = {}): Promise<Shard
     maxBatchTokens: config.maxBatchTokens,
     maxRunning: config.maxRunning,
     maxSeqLen: config.maxSeqLen,
-    ...(config.worldSize > 1 ? { rank: 0, worldSize: config.worldSize, leaderAddr: config.leaderAddr } : {}),
+    ...(config.worldSize > 1 ? { rank: 0, worldSize: config.worldSize, leaderAddr: config.leaderAddr, tpTransport: config.tpTransport } : {}),
   }).then(async (e) => {
     if (closed) {
       await e.close();

@@ -10,7 +10,7 @@ import { NormalStream } from '../prng.js';
 
 export const BENCH_USAGE = `usage: tandem bench engine [--model DIR] [--threads N] [--prompt-tokens P] [--decode-tokens D]
                           [--batch B] [--bandwidth-mib M]
-       tandem bench tp [--model DIR] [--decode-tokens D] [--batch B]
+       tandem bench tp [--model DIR] [--decode-tokens D] [--batch B] [--rounds R]
        tandem bench router [--help]   router added latency vs the engine, max streams/s
   default model: cohere2-small, created once under .tandem/models`;
 
