@@ -46,9 +46,9 @@ async function logits(model: string, tokens: number[], tp: number): Promise<numb
   return (JSON.parse(r.stdout) as { logits: number[][] }).logits;
 }
 
-async function greedy(model: string, tokens: number[], n: number, tp: number): Promise<number[]> {
+async function greedy(model: string, tokens: number[], n: number, tp: number, sampling: string[] = []): Promise<number[]> {
   const r = await runTandem(['generate', '--model', model, '--tokens', tokens.join(','), '--max-tokens', String(n), '--ignore-eos',
-    '--json', '--tp', String(tp)]);
+    '--json', '--tp', String(tp), ...sampling]);
   expect(r.code, r.stderr).toBe(0);
   return (JSON.parse(r.stdout) as { tokens: number[] }).tokens;
 }
@@ -76,11 +76,17 @@ describe.skipIf(!engineModule)('tandem --tp 2 equals --tp 1', () => {
     }
   }, 60_000);
 
-  it('awkward shapes (GQA 3:1, window 5, vocab 250): logits within 1e-4, greedy tokens identical', async () => {
+  it('awkward shapes (GQA 3:1, window 5, vocab 250): logits within 1e-4, greedy and seeded tokens identical', async () => {
     const prompt = Array.from({ length: 23 }, (_, i) => (i * 37 + 5) % 250);
     expect(maxAbsDiff(await logits(awkward, prompt, 2), await logits(awkward, prompt, 1))).toBeLessThan(1e-4);
     expect(await greedy(awkward, prompt, 40, 2)).toEqual(await greedy(awkward, prompt, 40, 1));
-  }, 60_000);
+    // Seeded sampling: top-k goes through the per-rank candidates, top-p alone and penalties
+    // through whole rows; either way the tokens are TP=1's.
+    for (const sampling of [['--temperature', '0.9', '--top-k', '7', '--seed', '11'], ['--temperature', '1.2', '--top-p', '0.8', '--seed', '5'],
+      ['--repetition-penalty', '1.3', '--temperature', '0.7', '--top-k', '20', '--seed', '2']]) {
+      expect(await greedy(awkward, prompt, 30, 2, sampling), sampling.join(' ')).toEqual(await greedy(awkward, prompt, 30, 1, sampling));
+    }
+  }, 90_000);
 
   it('a TP size the heads cannot split is rejected naming the field, and no rank is left behind', async () => {
     const t0 = performance.now();

@@ -1,6 +1,10 @@
-// The non-pod children of a ModelDeployment: Services, the router (ServiceAccount, Role,
-// RoleBinding, Deployment, Service), the PodDisruptionBudget, the ServiceMonitor (only when its
-// CRD exists) and the autoscaler. Pure: the same ModelDeployment always gives the same objects.
+// The non-pod children of a ModelDeployment: Services, the router (ServiceAccount, Deployment,
+// Service), the PodDisruptionBudget, the ServiceMonitor (only when its CRD exists) and the
+// autoscaler. Pure: the same ModelDeployment always gives the same objects.
+//
+// No Role or RoleBinding: the router finds engine replicas through DNS on the headless
+// `<md>-engine` Service (packages/router/src/engine-discovery.ts) and needs no apiserver access, so
+// its ServiceAccount is granted nothing and no token is mounted into its pods.
 import { buildAutoscaler } from '@tandem/infra';
 import type { ModelDeployment } from '@tandem/schemas';
 import { MODEL_ROOT, sourceMount, type KubeObject } from './pods.js';
@@ -70,7 +74,10 @@ function routerObjects(md: ModelDeployment): KubeObject[] {
     env.push({ name: 'TANDEM_API_KEYS', valueFrom: { secretKeyRef: { name: secret.name, key: secret.key } } });
   }
   const podSpec: Record<string, unknown> = {
+    // Its own identity rather than `default`, with no API token in the pod (the pod-level field
+    // wins over the ServiceAccount's, so this holds even if someone edits the ServiceAccount).
     serviceAccountName: name,
+    automountServiceAccountToken: false,
     enableServiceLinks: false,
     containers: [
       {
@@ -93,21 +100,8 @@ function routerObjects(md: ModelDeployment): KubeObject[] {
   };
   if (model.init !== undefined) podSpec.initContainers = [model.init];
   return [
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(md, name, 'router') },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'Role',
-      metadata: meta(md, name, 'router'),
-      // Least privilege: the router only discovers engine endpoints.
-      rules: [{ apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] }],
-    },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'RoleBinding',
-      metadata: meta(md, name, 'router'),
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
-      subjects: [{ kind: 'ServiceAccount', name, namespace: namespaceOf(md) }],
-    },
+    // Bound to no Role: the router never calls the apiserver. No token for any pod that uses it.
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(md, name, 'router'), automountServiceAccountToken: false },
     {
       apiVersion: 'apps/v1',
       kind: 'Deployment',

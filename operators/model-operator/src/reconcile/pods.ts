@@ -110,6 +110,9 @@ export function buildGroupPods(md: ModelDeployment, ordinal: number): KubeObject
       subdomain: names.shardsService(mdName),
       // A crashed rank must not restart alone: the operator recreates the whole group.
       restartPolicy: 'Never',
+      // Shards (and the model fetch init container) never call the apiserver: no API token in the
+      // pod. The pod-level field overrides whatever the namespace's `default` ServiceAccount says.
+      automountServiceAccountToken: false,
       enableServiceLinks: false,
       terminationGracePeriodSeconds: scheduling.terminationGracePeriodSeconds,
       schedulingGates: [{ name: GANG_GATE }],
