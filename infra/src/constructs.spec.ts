@@ -35,6 +35,14 @@ describe('OperatorInstall defaults', () => {
     expect(JSON.stringify(rules)).not.toContain('*');
     expect(rules.flatMap((r) => r.resources)).not.toContain('secrets');
   });
+  it('the operator may not create RBAC objects or read EndpointSlices (it creates no Role for the router)', () => {
+    const rules = byKind(objs, 'ClusterRole')[0]!.rules as Obj[];
+    const resources = rules.flatMap((r) => r.resources as string[]);
+    for (const r of ['roles', 'rolebindings', 'clusterroles', 'clusterrolebindings', 'endpointslices']) expect(resources).not.toContain(r);
+    expect(rules.flatMap((r) => r.apiGroups as string[])).not.toContain('rbac.authorization.k8s.io');
+    // The install's only namespaced Role is the operator's own leader election, on leases.
+    expect(byKind(objs, 'Role').map((r) => r.rules)).toEqual([[{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]]);
+  });
   it('props override defaults; createNamespace false drops the Namespace', () => {
     const o = synth((c) => new OperatorInstall(c, 'i', { namespace: 'ops', replicas: 1, leaderElection: false, createNamespace: false, image: { tag: '9.9.9' } }));
     expect(o.map((x) => x.kind)).not.toContain('Namespace');

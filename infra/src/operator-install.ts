@@ -19,7 +19,12 @@ function labels(): Record<string, string> {
 
 const CHILD_VERBS = ['get', 'create', 'patch', 'delete'];
 
-/** Cluster-wide rules: exactly what reconcile reads and writes (see operators/model-operator). */
+/**
+ * Cluster-wide rules: exactly what reconcile reads and writes (see operators/model-operator).
+ * Nothing on roles/rolebindings or endpointslices: the operator creates no RBAC objects (the router
+ * discovers engines over DNS and is granted nothing), so it needs neither those writes nor the
+ * permissions RBAC would require it to hold before granting them.
+ */
 export function operatorClusterRules(): Array<Record<string, string[]>> {
   return [
     { apiGroups: ['tandem.dev'], resources: ['modeldeployments'], verbs: ['get', 'list', 'watch', 'patch'] },
@@ -32,9 +37,6 @@ export function operatorClusterRules(): Array<Record<string, string[]>> {
     { apiGroups: ['apps'], resources: ['deployments'], verbs: CHILD_VERBS },
     { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: CHILD_VERBS },
     { apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: CHILD_VERBS },
-    { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles', 'rolebindings'], verbs: CHILD_VERBS },
-    // The router Role grants these; RBAC only lets the operator grant what it holds.
-    { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['keda.sh'], resources: ['scaledobjects'], verbs: CHILD_VERBS },
     { apiGroups: ['monitoring.coreos.com'], resources: ['servicemonitors'], verbs: CHILD_VERBS },
   ];

@@ -18,8 +18,6 @@ spec:
       'Service/cmd-a-shards',
       'Service/cmd-a-engine',
       'ServiceAccount/cmd-a-router',
-      'Role/cmd-a-router',
-      'RoleBinding/cmd-a-router',
       'Deployment/cmd-a-router',
       'Service/cmd-a-router',
       'PodDisruptionBudget/cmd-a-shards',

@@ -38,7 +38,7 @@ describe('generated objects validate against kubernetes-models', () => {
     it(name, () => {
       const objects = renderObjects(yaml);
       const kinds = new Set(objects.map((o) => o.kind));
-      expect(kinds).toEqual(new Set(['Service', 'ServiceAccount', 'Role', 'RoleBinding', 'Deployment', 'PodDisruptionBudget', 'ServiceMonitor', name.startsWith('keda') ? 'ScaledObject' : 'HorizontalPodAutoscaler', 'Pod']));
+      expect(kinds).toEqual(new Set(['Service', 'ServiceAccount', 'Deployment', 'PodDisruptionBudget', 'ServiceMonitor', name.startsWith('keda') ? 'ScaledObject' : 'HorizontalPodAutoscaler', 'Pod']));
       for (const o of objects) expect(() => validateObject(o)).not.toThrow();
     });
   }

@@ -53,7 +53,7 @@ describe('reconcile: create', () => {
       {
         change: 'new ModelDeployment (tensor 2, replicas 2)',
         pods: ['cmd-0-0', 'cmd-0-1', 'cmd-1-0', 'cmd-1-1'],
-        actions: { addFinalizer: 1, createPod: 4, ungate: 0, apply: 8 },
+        actions: { addFinalizer: 1, createPod: 4, ungate: 0, apply: 6 },
         conditions: { Ready: 'False/GroupsNotReady', Progressing: 'True/Creating', Degraded: 'False/AsExpected' },
         replicas: 2,
         readyReplicas: 0,
@@ -275,7 +275,7 @@ describe('reconcile: deletion', () => {
       {
         change: 'kubectl delete tmd/cmd',
         do: (w) => void (w.md.metadata.deletionTimestamp = new Date(w.now).toISOString()),
-        actions: { deletePod: 4, remove: 10, removeFinalizer: 0, apply: 0 },
+        actions: { deletePod: 4, remove: 8, removeFinalizer: 0, apply: 0 },
         pods: [],
       },
       { change: 'pods gone', actions: { removeFinalizer: 1 }, check: (w) => expect(w.md.metadata.finalizers).toEqual([]) },

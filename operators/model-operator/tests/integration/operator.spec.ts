@@ -142,6 +142,27 @@ describe.skipIf(skipReason !== undefined)('operator on a real kube-apiserver', (
     expect(table.split('\n')[1]).toMatch(new RegExp(`^cmd\\s+True\\s+2\\s+2\\s+command-a\\s+cmd-router\\.${NS}\\.svc:50051`));
   });
 
+  it('least privilege: no RBAC objects created, no API token in router or shard pods, the operator cannot grant or read EndpointSlices', async () => {
+    const rbac = env.admin.makeApiClient(k8s.RbacAuthorizationV1Api);
+    const selector = 'tandem.dev/deployment=cmd';
+    expect((await rbac.listNamespacedRole({ namespace: NS, labelSelector: selector })).items).toEqual([]);
+    expect((await rbac.listNamespacedRoleBinding({ namespace: NS, labelSelector: selector })).items).toEqual([]);
+    const sa = await core.readNamespacedServiceAccount({ namespace: NS, name: 'cmd-router' });
+    expect(sa.automountServiceAccountToken).toBe(false);
+    const router = (await objects.read({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'cmd-router', namespace: NS } })) as Obj;
+    expect(router.spec.template.spec).toMatchObject({ serviceAccountName: 'cmd-router', automountServiceAccountToken: false });
+    for (const p of await pods()) expect(p.spec!.automountServiceAccountToken, p.metadata!.name).toBe(false);
+    if (env.operatorUser === undefined) return;
+    // Ask the apiserver's own authorizer what the operator's ClusterRole allows.
+    const authz = env.admin.makeApiClient(k8s.AuthorizationV1Api);
+    const may = async (verb: string, group: string, resource: string) =>
+      (await authz.createSubjectAccessReview({ body: { spec: { user: env.operatorUser, resourceAttributes: { namespace: NS, verb, group, resource } } } })).status?.allowed === true;
+    expect(await may('create', 'rbac.authorization.k8s.io', 'roles')).toBe(false);
+    expect(await may('delete', 'rbac.authorization.k8s.io', 'rolebindings')).toBe(false);
+    expect(await may('list', 'discovery.k8s.io', 'endpointslices')).toBe(false);
+    expect(await may('patch', 'apps', 'deployments')).toBe(true);
+  });
+
   it('scaling through the scale subresource adds a group', async () => {
     await custom.patchNamespacedCustomObjectScale({ ...G, namespace: NS, name: 'cmd', body: { spec: { replicas: 3 } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
     await until('3 ready groups', async () => (await md()).status?.readyReplicas === 3, 60_000);
