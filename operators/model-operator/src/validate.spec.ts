@@ -2,6 +2,7 @@
 import { buildScaledObject, operatorInstallObjects } from '@tandem/infra';
 import { ModelDeploymentSchema, modelDeploymentCrd } from '@tandem/schemas';
 import { describe, expect, it } from 'vitest';
+import { buildGroupPods } from './reconcile/pods.js';
 import { renderObjects } from './render.js';
 import { validateObject } from './validate.js';
 
@@ -19,14 +20,13 @@ const variants: Record<string, string> = {
   scheduling: { topologyKey: kubernetes.io/hostname, nodeSelector: { gpu: h100 }, tolerations: [{ key: nvidia.com/gpu, operator: Exists, effect: NoSchedule }], priorityClassName: inference }
   router: { apiKeySecret: { name: tandem-key } }
 `,
-  'keda autoscaling, URI source with merge, cpu backend': `apiVersion: tandem.dev/v1alpha1
+  'keda autoscaling, URI source, cpu backend': `apiVersion: tandem.dev/v1alpha1
 kind: ModelDeployment
 metadata: { name: r7b }
 spec:
   model:
     name: command-r7b
     source: { uri: hf://CohereLabs/c4ai-command-r7b-12-2024 }
-    merge: [{ source: { hostPath: { path: /data/lora-merged } }, weight: 0.25 }]
   engine: { backend: cpu, threads: 8 }
   resources: { cpu: 8, memory: 16Gi }
   autoscaling: { engine: keda, maxReplicas: 3 }
@@ -42,6 +42,14 @@ describe('generated objects validate against kubernetes-models', () => {
       for (const o of objects) expect(() => validateObject(o)).not.toThrow();
     });
   }
+
+  it('pods with merge sources validate (the CRD refuses merge until the engine has it; pods.ts renders it already)', () => {
+    const md = ModelDeploymentSchema.parse({ apiVersion: 'tandem.dev/v1alpha1', kind: 'ModelDeployment', metadata: { name: 'r7b', namespace: 'ml' }, spec: { model: { name: 'command-r7b', source: { uri: 'hf://CohereLabs/c4ai-command-r7b-12-2024' } }, engine: { backend: 'cpu' } } });
+    md.spec.model.merge = [{ source: { hostPath: { path: '/data/lora-merged' } }, weight: 0.25 }];
+    const pods = buildGroupPods(md, 0);
+    expect((pods[0]!.spec as any).volumes.map((v: { name: string }) => v.name)).toEqual(['model', 'merge-0']);
+    for (const p of pods) expect(() => validateObject(p)).not.toThrow();
+  });
 
   it('the CRD validates', () => {
     expect(() => validateObject(modelDeploymentCrd() as any)).not.toThrow();

@@ -49,4 +49,17 @@ describe('shard process', () => {
       child.kill('SIGKILL');
     }
   });
+
+  it('exits 1 on a setting this build cannot honour, logging the variable and why (TANDEM_BACKEND=cuda)', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+      env: { ...process.env, TANDEM_MODEL_DIR: TINY_MODEL, TANDEM_BACKEND: 'cuda', TANDEM_ENGINE_PORT: '0' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const logs: Record<string, unknown>[] = [];
+    createInterface({ input: child.stderr! }).on('line', (line) => logs.push(JSON.parse(line) as Record<string, unknown>));
+    const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
+    expect(code).toBe(1);
+    const failed = logs.find((l) => l['msg'] === 'shard failed to start');
+    expect(failed?.['issues']).toEqual(['TANDEM_BACKEND: cuda is not available: this build has only the CPU backend; set TANDEM_BACKEND=cpu (spec.engine.backend: cpu)']);
+  });
 });

@@ -2,7 +2,7 @@
 // from the environment (SHARD_CONFIG), SIGTERM/SIGINT drain then exit 0; a failed model load exits
 // 1 (the process is not ready and never will be). With TANDEM_WORLD_SIZE > 1, ranks >= 1 run the
 // follower loop, and rank 0 exits 1 (after reporting NOT_SERVING) when the group fails.
-import { createLogger, installShutdown, loadConfig } from '@tandem/kit';
+import { createLogger, installShutdown, loadConfig, TandemError } from '@tandem/kit';
 import { checkTensorParallel, SHARD_CONFIG } from './config.js';
 import { runShardFollower } from './follower.js';
 import { startShard } from './shard.js';
@@ -33,7 +33,10 @@ export async function runShardMain(): Promise<void> {
     });
     await shard.ready;
   } catch (err) {
-    logger.error('shard failed to start', { err });
+    // A configuration error's message only counts the problems: log each ("TANDEM_X: why"), last and
+    // without the stack, so the record stays short enough to become the pod's termination message.
+    if (err instanceof TandemError && err.issues.length > 0) logger.error('shard failed to start', { error: err.message, issues: err.issues });
+    else logger.error('shard failed to start', { err });
     process.exit(1);
   }
 }

@@ -188,3 +188,89 @@ describe('shard lifecycle', () => {
     });
   });
 });
+
+describe('shard settings checked against the loaded model and the machine', () => {
+  const captured = () => {
+    const lines: Record<string, any>[] = [];
+    return { lines, logger: createLogger({ component: 'shard', level: 'debug', write: (l) => lines.push(JSON.parse(l) as Record<string, any>) }) };
+  };
+  const kvTotals = async (shard: Shard) => {
+    const client = new EngineGrpcClient(shard.address, credentials.createInsecure());
+    try {
+      const s = await unary<engineV1.StatsResponse>((cb) => client.stats({}, cb));
+      return s.kvPools.map((p) => p.blocksTotal);
+    } finally {
+      client.close();
+    }
+  };
+
+  it('TANDEM_DTYPE bf16 on an f32 checkpoint refuses to serve, naming the variable and the stored dtype', async () => {
+    const { logger } = captured();
+    const shard = await startShard({ ...quiet, modelDir: TINY_MODEL, dtype: 'bf16', logger });
+    try {
+      await expect(shard.ready).rejects.toThrow(/^TANDEM_DTYPE: bf16 was asked .* stored as f32, and the engine does not convert weights/);
+      expect(shard.health.status).toBe('NOT_SERVING');
+    } finally {
+      await shard.close();
+    }
+  });
+
+  it('TANDEM_DTYPE auto serves the stored dtype', async () => {
+    const shard = await startShard({ ...quiet, modelDir: TINY_MODEL, dtype: 'auto' });
+    try {
+      await shard.ready;
+      expect(shard.health.status).toBe('SERVING');
+    } finally {
+      await shard.close();
+    }
+  });
+
+  it('TANDEM_KV_MEMORY_FRACTION sizes the KV pools (logged with its inputs once); TANDEM_KV_MEMORY_BYTES wins', async () => {
+    const MiB16 = 16 * 1024 * 1024;
+    const byBytes = await startShard({ ...quiet, modelDir: TINY_MODEL, kvMemoryBytes: MiB16 });
+    const { lines, logger } = captured();
+    // A fraction this small is clamped to the 16 MiB minimum: the same pools as 16 MiB given in bytes.
+    const byFraction = await startShard({ ...quiet, modelDir: TINY_MODEL, kvMemoryFraction: 1e-9, logger });
+    const { lines: bothLines, logger: bothLogger } = captured();
+    const both = await startShard({ ...quiet, modelDir: TINY_MODEL, kvMemoryFraction: 1e-9, kvMemoryBytes: 2 * MiB16, logger: bothLogger });
+    try {
+      await Promise.all([byBytes.ready, byFraction.ready, both.ready]);
+      expect(await kvTotals(byFraction)).toEqual(await kvTotals(byBytes));
+      const logged = lines.filter((l) => l['msg'] === 'KV budget from TANDEM_KV_MEMORY_FRACTION');
+      expect(logged).toHaveLength(1);
+      expect(logged[0]).toMatchObject({ level: 'warn', kvMemoryBytes: MiB16, clamped: true, fraction: 1e-9, worldSize: 1 });
+      expect(logged[0]!['modelBytes']).toBeGreaterThan(0);
+      expect(logged[0]!['totalMemBytes']).toBeGreaterThan(0);
+      expect(logged[0]!['rssBytes']).toBeGreaterThan(0);
+      expect(bothLines.some((l) => l['msg'] === 'KV budget from TANDEM_KV_MEMORY_FRACTION')).toBe(false);
+      expect((await kvTotals(both)).reduce((a, b) => a + b, 0)).toBeGreaterThan((await kvTotals(byBytes)).reduce((a, b) => a + b, 0));
+    } finally {
+      await Promise.all([byBytes.close(), byFraction.close(), both.close()]);
+    }
+  });
+
+  it('a TANDEM_KV_MEMORY_FRACTION budget for a model folder that cannot be read fails the load, not the process', async () => {
+    const { logger } = captured();
+    const shard = await startShard({ ...quiet, modelDir: '/nonexistent/model', kvMemoryFraction: 0.5, logger });
+    try {
+      await expect(shard.ready).rejects.toThrow(/nonexistent/);
+      expect(shard.health.status).toBe('NOT_SERVING');
+    } finally {
+      await shard.close();
+    }
+  });
+
+  it('refuses what the engine does not do yet before loading, naming each variable', async () => {
+    await expect(
+      startShard({ env: { TANDEM_MODEL_DIR: TINY_MODEL, TANDEM_PREFIX_CACHING: 'true', TANDEM_RANKS_PER_POD: '2', TANDEM_MODEL_MERGE: '[{"dir":"/x","weight":1}]', TANDEM_DTYPE: 'fp8', TANDEM_BACKEND: 'cuda' } }),
+    ).rejects.toMatchObject({
+      issues: [
+        expect.stringMatching(/^TANDEM_MODEL_MERGE: merging checkpoints at load time is not implemented yet/),
+        expect.stringMatching(/^TANDEM_RANKS_PER_POD: 2 ranks per pod is not supported/),
+        expect.stringMatching(/^TANDEM_BACKEND: cuda is not available/),
+        expect.stringMatching(/^TANDEM_DTYPE: fp8 needs the CUDA backend on Hopper/),
+        expect.stringMatching(/^TANDEM_PREFIX_CACHING: prefix caching is not implemented yet/),
+      ],
+    });
+  });
+});

@@ -9,8 +9,9 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { Engine, type FinishReason } from '@tandem/engine';
 import { addReflection, createLogger, HealthReporter, loadConfig, type ConfigOverrides, type Logger } from '@tandem/kit';
 import { EngineService as EngineServiceDefinition, PROTO_FILES, PROTO_INCLUDE_DIR, SERVICE_NAMES } from '@tandem/proto';
-import { checkTensorParallel, SHARD_CONFIG, type ShardConfig } from './config.js';
+import { checkTensorParallel, checkWeightDtype, SHARD_CONFIG, type ShardConfig } from './config.js';
 import { EngineService } from './engine-service.js';
+import { kvBudgetForProcess, MIN_KV_BYTES } from './kv-budget.js';
 
 export interface StartShardOptions extends ConfigOverrides<typeof SHARD_CONFIG> {
   /** Environment to read unset fields from; default process.env. */
@@ -34,6 +35,17 @@ export interface Shard {
   readonly groupFailure: Promise<string>;
   /** Immediate stop: cancels running requests, closes the server and frees the engine. Idempotent. */
   close(): Promise<void>;
+}
+
+/** TANDEM_KV_MEMORY_BYTES when set, else the TANDEM_KV_MEMORY_FRACTION budget (logged with its inputs), else the engine default. */
+function kvMemoryBytes(config: ShardConfig, modelDir: string, logger: Logger): number | undefined {
+  if (config.kvMemoryBytes !== undefined || config.kvMemoryFraction === undefined) return config.kvMemoryBytes;
+  const budget = kvBudgetForProcess(config.kvMemoryFraction, modelDir, config.worldSize);
+  const { bytes, ...inputs } = budget;
+  const fields = { kvMemoryBytes: bytes, ...inputs };
+  if (budget.clamped) logger.warn('KV budget from TANDEM_KV_MEMORY_FRACTION', { ...fields, note: `memory is too tight for the weights; using the ${MIN_KV_BYTES}-byte minimum` });
+  else logger.info('KV budget from TANDEM_KV_MEMORY_FRACTION', fields);
+  return bytes;
 }
 
 export async function startShard(options: StartShardOptions = {}): Promise<Shard> {
@@ -78,32 +90,42 @@ export async function startShard(options: StartShardOptions = {}): Promise<Shard
 
   let groupTimer: NodeJS.Timeout | undefined;
   const t0 = Date.now();
-  const ready = Engine.load({
-    modelDir,
-    threads: config.threads,
-    kvMemoryBytes: config.kvMemoryBytes,
-    blockSize: config.blockSize,
-    maxBatchTokens: config.maxBatchTokens,
-    maxRunning: config.maxRunning,
-    maxSeqLen: config.maxSeqLen,
-    ...(config.worldSize > 1 ? { rank: 0, worldSize: config.worldSize, leaderAddr: config.leaderAddr, tpTransport: config.tpTransport } : {}),
-  }).then(async (e) => {
-    if (closed) {
-      await e.close();
-      return;
-    }
-    engine = e;
-    service.attach(e);
-    if (!service.isDraining) health.set('SERVING');
-    if (config.worldSize > 1) {
-      // The engine notices a dead rank within about a second even when idle; poll for it.
-      groupTimer = setInterval(() => {
-        if (e.stats().tpGroupFailed) failGroup('a rank died or stalled (engine stats tpGroupFailed)');
-      }, 100);
-      groupTimer.unref();
-    }
-    logger.info('model loaded; serving', { ms: Date.now() - t0, isa: e.info.isa, vocab: e.info.vocabSize, maxSeqLen: e.info.maxSeqLen });
-  });
+  // In the promise chain: a model folder that cannot be read fails the load, like any load error.
+  const ready = Promise.resolve()
+    .then(() => Engine.load({
+      modelDir,
+      threads: config.threads,
+      kvMemoryBytes: kvMemoryBytes(config, modelDir, logger),
+      blockSize: config.blockSize,
+      maxBatchTokens: config.maxBatchTokens,
+      maxRunning: config.maxRunning,
+      maxSeqLen: config.maxSeqLen,
+      ...(config.worldSize > 1 ? { rank: 0, worldSize: config.worldSize, leaderAddr: config.leaderAddr, tpTransport: config.tpTransport } : {}),
+    }))
+    .then(async (e) => {
+      if (closed) {
+        await e.close();
+        return;
+      }
+      try {
+        checkWeightDtype(config.dtype, e.info.weightDtype);
+      } catch (err) {
+        // Closing rank 0 ends the group, so the followers exit too.
+        await e.close();
+        throw err;
+      }
+      engine = e;
+      service.attach(e);
+      if (!service.isDraining) health.set('SERVING');
+      if (config.worldSize > 1) {
+        // The engine notices a dead rank within about a second even when idle; poll for it.
+        groupTimer = setInterval(() => {
+          if (e.stats().tpGroupFailed) failGroup('a rank died or stalled (engine stats tpGroupFailed)');
+        }, 100);
+        groupTimer.unref();
+      }
+      logger.info('model loaded; serving', { ms: Date.now() - t0, isa: e.info.isa, vocab: e.info.vocabSize, maxSeqLen: e.info.maxSeqLen });
+    });
   ready.catch((err: unknown) => {
     service.loadFailed(err instanceof Error ? err.message : String(err));
     logger.error('model load failed', { err, modelDir });

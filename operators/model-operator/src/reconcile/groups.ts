@@ -15,7 +15,7 @@ export interface ObservedPod {
   status?: {
     phase?: string;
     conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
-    containerStatuses?: Array<{ name: string; restartCount: number; state?: { terminated?: { exitCode?: number; reason?: string } } }>;
+    containerStatuses?: Array<{ name: string; restartCount: number; state?: { terminated?: { exitCode?: number; reason?: string; message?: string } } }>;
   };
 }
 
@@ -47,15 +47,40 @@ function condition(pod: ObservedPod, type: string) {
   return pod.status?.conditions?.find((c) => c.type === type);
 }
 
+/** Longest shard error carried into a group's status message. */
+const MAX_DETAIL = 600;
+
+/**
+ * A terminated container's own reason for exiting. Shard containers use FallbackToLogsOnError, so
+ * the termination message is the tail of the log, whose last line is the shard's JSON error record
+ * ("shard failed to start" with every refused TANDEM_* variable in `issues`).
+ */
+export function terminationDetail(message: string | undefined): string | undefined {
+  const last = (message ?? '').trim().split('\n').pop()?.trim() ?? '';
+  if (last === '') return undefined;
+  let detail = last;
+  try {
+    const rec = JSON.parse(last) as { msg?: unknown; issues?: unknown; err?: { message?: unknown } };
+    const why = Array.isArray(rec.issues) && rec.issues.length > 0 ? rec.issues.join('; ') : rec.err?.message;
+    if (typeof rec.msg === 'string') detail = typeof why === 'string' && why !== '' ? `${rec.msg}: ${why}` : rec.msg;
+  } catch {
+    // Not a JSON log line: keep it as written.
+  }
+  // The kubelet keeps the log's tail, so a cut line is cut at its start: keep its end too.
+  return detail.length > MAX_DETAIL ? `…${detail.slice(-(MAX_DETAIL - 1))}` : detail;
+}
+
 function failureOf(pod: ObservedPod): string | undefined {
   const name = pod.metadata.name;
+  const detail = (pod.status?.containerStatuses ?? []).map((c) => terminationDetail(c.state?.terminated?.message)).find((d) => d !== undefined);
+  const why = detail === undefined ? '' : `: ${detail}`;
   if (pod.metadata.deletionTimestamp !== undefined) return `pod ${name} is being deleted`;
-  if (pod.status?.phase === 'Failed') return `pod ${name} failed`;
-  if (pod.status?.phase === 'Succeeded') return `pod ${name} exited`;
+  if (pod.status?.phase === 'Failed') return `pod ${name} failed${why}`;
+  if (pod.status?.phase === 'Succeeded') return `pod ${name} exited${why}`;
   for (const c of pod.status?.containerStatuses ?? []) {
     if (c.restartCount > 0) return `pod ${name} container ${c.name} restarted ${c.restartCount} time(s)`;
     const t = c.state?.terminated;
-    if (t !== undefined) return `pod ${name} container ${c.name} terminated (${t.reason ?? `exit ${t.exitCode ?? '?'}`})`;
+    if (t !== undefined) return `pod ${name} container ${c.name} terminated (${t.reason ?? `exit ${t.exitCode ?? '?'}`})${why}`;
   }
   return undefined;
 }

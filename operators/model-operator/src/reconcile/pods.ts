@@ -128,6 +128,9 @@ export function buildGroupPods(md: ModelDeployment, ordinal: number): KubeObject
             { name: 'metrics', containerPort: PORT.metrics },
           ],
           readinessProbe: { grpc: { port: PORT.engine }, periodSeconds: 5, failureThreshold: 3 },
+          // A shard that refuses a setting (or fails to load) says why in its last log line; this
+          // puts that line in the pod status, where the group's Degraded message picks it up.
+          terminationMessagePolicy: 'FallbackToLogsOnError',
           resources,
           volumeMounts: mounts.map((m) => ({ name: m.volume.name as string, mountPath: `${MODEL_ROOT}/${m.volume.name as string}`, readOnly: m.init === undefined })),
         },

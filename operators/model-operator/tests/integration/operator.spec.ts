@@ -106,6 +106,33 @@ describe.skipIf(skipReason !== undefined)('operator on a real kube-apiserver', (
     expect(message).toContain('tensor must be a multiple of gpusPerPod');
   });
 
+  it('the CRD refuses at apply time what the engine does not do yet, each with its reason', async () => {
+    const model = { name: 'm', source: { hostPath: { path: '/a' } } };
+    const refusal = async (name: string, spec: Obj) => {
+      const body = { apiVersion: 'tandem.dev/v1alpha1', kind: 'ModelDeployment', metadata: { name, namespace: NS }, spec };
+      const err = await custom.createNamespacedCustomObject({ ...G, namespace: NS, body }).then(() => undefined, (e: unknown) => e);
+      expect(err, name).toBeInstanceOf(k8s.ApiException);
+      expect((err as k8s.ApiException<unknown>).code).toBe(422);
+      return String((JSON.parse(String((err as k8s.ApiException<unknown>).body)) as Obj).message);
+    };
+    const prefix = await refusal('prefix', { model, engine: { prefixCaching: true } });
+    expect(prefix).toContain('spec.engine.prefixCaching');
+    expect(prefix).toContain('Not implemented yet: the engine does not reuse KV blocks across requests');
+    const merge = await refusal('merge', { model: { ...model, merge: [{ source: { hostPath: { path: '/b' } }, weight: 0.5 }] } });
+    expect(merge).toContain('spec.model.merge');
+    expect(merge).toContain('merge is not implemented yet');
+    const gpus = await refusal('gpus', { model, parallelism: { tensor: 2, gpusPerPod: 2 }, engine: { backend: 'cpu' } });
+    expect(gpus).toContain('spec.parallelism.gpusPerPod');
+    expect(gpus).toContain('gpusPerPod > 1 requires engine.backend cuda');
+    // The defaults themselves pass: prefixCaching false, dtype auto, gpusPerPod 1.
+    const ok = await custom.createNamespacedCustomObject({
+      ...G, namespace: NS, dryRun: 'All',
+      body: { apiVersion: 'tandem.dev/v1alpha1', kind: 'ModelDeployment', metadata: { name: 'defaults', namespace: NS }, spec: { model, engine: { backend: 'cpu' } } },
+    }) as Obj;
+    expect(ok.spec.engine).toMatchObject({ backend: 'cpu', dtype: 'auto', prefixCaching: false, kvMemoryFraction: 0.9 });
+    expect(ok.spec.parallelism).toEqual({ tensor: 1, gpusPerPod: 1 });
+  });
+
   it('tensor 2 × replicas 2 gives two groups of two pods, services, PDB, HPA and a Ready status', async () => {
     await custom.createNamespacedCustomObject({
       ...G,

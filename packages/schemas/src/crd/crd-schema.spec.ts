@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { fixOpenApiForCrd, structuralErrors, zodToCrdSchema } from './crd-schema.js';
 import { modelDeploymentCrd, modelDeploymentOpenApiSchema } from './model-deployment-crd.js';
-import { ModelDeploymentSpecSchema } from './model-deployment.js';
+import {
+  GPUS_PER_POD_NEEDS_CUDA,
+  MERGE_NOT_IMPLEMENTED,
+  ModelDeploymentSpecSchema,
+  PREFIX_CACHING_NOT_IMPLEMENTED,
+} from './model-deployment.js';
 
 type Node = Record<string, any>;
 
@@ -40,6 +45,16 @@ describe('ModelDeployment CRD schema', () => {
     expect(spec.properties.parallelism['x-kubernetes-validations'][0].rule).toContain('gpusPerPod');
   });
 
+  it('refuses what the engine does not do yet at apply time (CEL), defaulting to what it does', () => {
+    const engine = spec.properties.engine.properties;
+    expect(engine.dtype).toMatchObject({ default: 'auto', enum: ['auto', 'bf16', 'fp8'] });
+    expect(engine.prefixCaching).toMatchObject({ default: false, description: PREFIX_CACHING_NOT_IMPLEMENTED });
+    expect(engine.prefixCaching['x-kubernetes-validations']).toEqual([{ rule: '!self', message: PREFIX_CACHING_NOT_IMPLEMENTED }]);
+    expect(spec.properties.model.properties.merge['x-kubernetes-validations']).toEqual([{ rule: 'size(self) == 0', message: MERGE_NOT_IMPLEMENTED }]);
+    expect(spec.properties.model.properties.merge.description).toMatch(/not implemented yet/);
+    expect(spec['x-kubernetes-validations']).toEqual([expect.objectContaining({ message: GPUS_PER_POD_NEEDS_CUDA })]);
+  });
+
   it('declares scale + status subresources, short name and printer columns', () => {
     const crd = modelDeploymentCrd() as Node;
     const v = crd.spec.versions[0];
@@ -75,7 +90,7 @@ describe('ModelDeploymentSpecSchema', () => {
     const s = ModelDeploymentSpecSchema.parse({ model: { name: 'm', source: { hostPath: { path: '/m' } } } });
     expect(s.parallelism).toEqual({ tensor: 1, gpusPerPod: 1 });
     expect(s.replicas).toBe(1);
-    expect(s.engine).toMatchObject({ backend: 'cuda', dtype: 'bf16', maxBatchTokens: 8192, kvMemoryFraction: 0.9, prefixCaching: true });
+    expect(s.engine).toMatchObject({ backend: 'cuda', dtype: 'auto', maxBatchTokens: 8192, kvMemoryFraction: 0.9, prefixCaching: false });
     expect(s.scheduling).toMatchObject({ scheduleTimeoutSeconds: 600, drainSeconds: 30 });
     expect(s.router).toEqual({ replicas: 2 });
     expect(s.resources).toEqual({ cpu: '4', memory: '32Gi' });
@@ -89,5 +104,34 @@ describe('ModelDeploymentSpecSchema', () => {
     expect(r.success).toBe(false);
     const paths = r.error!.issues.map((i) => i.path.join('.'));
     expect(paths).toEqual(expect.arrayContaining(['model.name', 'model.source', 'parallelism.tensor', 'replicas']));
+  });
+
+  describe('what the engine does not do yet', () => {
+    const model = { name: 'm', source: { hostPath: { path: '/m' } } };
+    const issues = (spec: unknown) => {
+      const r = ModelDeploymentSpecSchema.safeParse(spec);
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
+    it('refuses prefixCaching: true, accepts false', () => {
+      expect(issues({ model, engine: { prefixCaching: true } })).toEqual([`engine.prefixCaching: ${PREFIX_CACHING_NOT_IMPLEMENTED}`]);
+      expect(issues({ model, engine: { prefixCaching: false } })).toEqual([]);
+    });
+    it('refuses a non-empty merge, accepts an empty one', () => {
+      expect(issues({ model: { ...model, merge: [{ source: { hostPath: { path: '/b' } }, weight: 0.5 }] } })).toEqual([
+        `model.merge: ${MERGE_NOT_IMPLEMENTED}`,
+      ]);
+      expect(issues({ model: { ...model, merge: [] } })).toEqual([]);
+    });
+    it('refuses gpusPerPod > 1 on the cpu backend, accepts it on cuda', () => {
+      expect(issues({ model, parallelism: { tensor: 2, gpusPerPod: 2 }, engine: { backend: 'cpu' } })).toEqual([
+        `parallelism.gpusPerPod: ${GPUS_PER_POD_NEEDS_CUDA}`,
+      ]);
+      expect(issues({ model, parallelism: { tensor: 2, gpusPerPod: 2 }, engine: { backend: 'cuda' } })).toEqual([]);
+      expect(issues({ model, parallelism: { tensor: 2 }, engine: { backend: 'cpu' } })).toEqual([]);
+    });
+    it('accepts every dtype the CRD lists (the shard checks bf16/fp8 against the checkpoint and build)', () => {
+      for (const dtype of ['auto', 'bf16', 'fp8']) expect(issues({ model, engine: { dtype } })).toEqual([]);
+      expect(issues({ model, engine: { dtype: 'f8' } })[0]).toMatch(/^engine\.dtype:/);
+    });
   });
 });

@@ -9,6 +9,16 @@ export const MODEL_DEPLOYMENT_KIND = 'ModelDeployment';
 export const MODEL_DEPLOYMENT_PLURAL = 'modeldeployments';
 export const MODEL_DEPLOYMENT_API_VERSION = `${MODEL_DEPLOYMENT_GROUP}/${MODEL_DEPLOYMENT_VERSION}`;
 
+// What the engine does not do yet (docs/operator.md): refused at apply time (CEL rule + zod), so a
+// deployment never starts pods that silently ignore a setting.
+export const PREFIX_CACHING_NOT_IMPLEMENTED =
+  "Not implemented yet: the engine does not reuse KV blocks across requests (the router's prefix affinity still " +
+  'sends shared prefixes to one replica). true is refused.';
+export const MERGE_NOT_IMPLEMENTED =
+  'merge is not implemented yet: the engine cannot merge checkpoints at load time; remove spec.model.merge';
+export const GPUS_PER_POD_NEEDS_CUDA =
+  'gpusPerPod > 1 requires engine.backend cuda: the CPU backend runs one rank per pod (set parallelism.gpusPerPod: 1)';
+
 const count = (what: string) => z.int().min(1, { message: `${what} must be an integer >= 1` });
 const fraction = (what: string) =>
   z.number().gt(0, { message: `${what} must be > 0` }).max(1, { message: `${what} must be <= 1` });
@@ -66,8 +76,14 @@ export const ModelSpecSchema = z.object({
       }),
     )
     .max(8, 'at most 8 checkpoints can be merged')
+    // The engine cannot merge yet: refuse at apply time rather than start pods that fail.
+    .refine((m) => m.length === 0, { message: MERGE_NOT_IMPLEMENTED })
+    .meta({ 'x-kubernetes-validations': [{ rule: 'size(self) == 0', message: MERGE_NOT_IMPLEMENTED }] })
     .optional()
-    .describe('Same-architecture checkpoints merged linearly with source at load time.'),
+    .describe(
+      'Same-architecture checkpoints merged linearly with source at load time ' +
+        '(not implemented yet: a non-empty merge is refused when the resource is applied).',
+    ),
 });
 
 export const ParallelismSchema = z
@@ -113,11 +129,28 @@ export const AutoscalingSchema = z
 export const EngineSpecSchema = z
   .object({
     backend: z.enum(['cpu', 'cuda']).default('cuda').describe('Compute backend. Default cuda.'),
-    dtype: z.enum(['bf16', 'fp8']).default('bf16').describe('Weight dtype. Default bf16.'),
+    dtype: z
+      .enum(['auto', 'bf16', 'fp8'])
+      .default('auto')
+      .describe(
+        "Weight dtype. auto (default): use the checkpoint's stored dtype (f32, bf16 or f16; the engine does not convert). " +
+          'bf16: assert the checkpoint is stored in bf16 (the shard refuses to start otherwise). ' +
+          'fp8: needs the CUDA backend on Hopper, which this build does not have (the shard refuses to start).',
+      ),
     maxBatchTokens: count('maxBatchTokens').default(8192).describe('Tokens per engine step. Default 8192.'),
     maxSeqLen: count('maxSeqLen').optional().describe('Prompt + output limit (default: the model maximum).'),
-    kvMemoryFraction: fraction('kvMemoryFraction').default(0.9).describe('Share of free device memory for the KV cache. Default 0.9.'),
-    prefixCaching: z.boolean().default(true).describe('Reuse KV blocks of shared prompt prefixes. Default true.'),
+    kvMemoryFraction: fraction('kvMemoryFraction')
+      .default(0.9)
+      .describe(
+        "Share of a rank's free memory given to the KV cache: the pod memory limit (capped by the node's memory) " +
+          "minus this rank's weights and the process's own use. Default 0.9.",
+      ),
+    prefixCaching: z
+      .boolean()
+      .refine((on) => !on, { message: PREFIX_CACHING_NOT_IMPLEMENTED })
+      .default(false)
+      .describe(PREFIX_CACHING_NOT_IMPLEMENTED)
+      .meta({ 'x-kubernetes-validations': [{ rule: '!self', message: PREFIX_CACHING_NOT_IMPLEMENTED }] }),
     threads: count('threads').optional().describe('CPU kernel threads per rank (TANDEM_THREADS; default: the CPU request).'),
   })
   .prefault({});
@@ -166,17 +199,34 @@ export const RouterSpecSchema = z
   })
   .prefault({});
 
-export const ModelDeploymentSpecSchema = z.object({
-  model: ModelSpecSchema,
-  image: z.string().default('ghcr.io/tandem-dev/tandem:0.1.0').describe('Image with the tandem shard and router.'),
-  parallelism: ParallelismSchema,
-  replicas: z.int().min(0).default(1).describe('Shard groups (replicas). Scaled by kubectl scale / HPA / KEDA. Default 1.'),
-  autoscaling: AutoscalingSchema.optional().describe('When set, an HPA or KEDA ScaledObject scales spec.replicas.'),
-  engine: EngineSpecSchema,
-  resources: ResourcesSchema,
-  scheduling: SchedulingSchema,
-  router: RouterSpecSchema,
-});
+export const ModelDeploymentSpecSchema = z
+  .object({
+    model: ModelSpecSchema,
+    image: z.string().default('ghcr.io/tandem-dev/tandem:0.1.0').describe('Image with the tandem shard and router.'),
+    parallelism: ParallelismSchema,
+    replicas: z.int().min(0).default(1).describe('Shard groups (replicas). Scaled by kubectl scale / HPA / KEDA. Default 1.'),
+    autoscaling: AutoscalingSchema.optional().describe('When set, an HPA or KEDA ScaledObject scales spec.replicas.'),
+    engine: EngineSpecSchema,
+    resources: ResourcesSchema,
+    scheduling: SchedulingSchema,
+    router: RouterSpecSchema,
+  })
+  .meta({
+    'x-kubernetes-validations': [
+      {
+        // Missing fields take their defaults (gpusPerPod 1, backend cuda), so a missing one passes.
+        rule:
+          '!has(self.parallelism) || !has(self.parallelism.gpusPerPod) || self.parallelism.gpusPerPod <= 1 || ' +
+          '!has(self.engine) || !has(self.engine.backend) || self.engine.backend == "cuda"',
+        message: GPUS_PER_POD_NEEDS_CUDA,
+        fieldPath: '.parallelism.gpusPerPod',
+      },
+    ],
+  })
+  .refine((s) => s.parallelism.gpusPerPod <= 1 || s.engine.backend === 'cuda', {
+    message: GPUS_PER_POD_NEEDS_CUDA,
+    path: ['parallelism', 'gpusPerPod'],
+  });
 export type ModelDeploymentSpec = z.infer<typeof ModelDeploymentSpecSchema>;
 export type ModelDeploymentSpecInput = z.input<typeof ModelDeploymentSpecSchema>;
 
