@@ -9,6 +9,7 @@ import { buildAutoscaler } from '@tandem/infra';
 import type { ModelDeployment } from '@tandem/schemas';
 import { MODEL_ROOT, sourceMount, type KubeObject } from './pods.js';
 import { LABEL, PORT, commonLabels, names, namespaceOf, ownedBy } from './names.js';
+import { containerSecurityContext, podSecurityContext } from './security-context.js';
 
 export interface Capabilities {
   /** monitoring.coreos.com/v1 ServiceMonitor is served. */
@@ -79,6 +80,7 @@ function routerObjects(md: ModelDeployment): KubeObject[] {
     serviceAccountName: name,
     automountServiceAccountToken: false,
     enableServiceLinks: false,
+    securityContext: podSecurityContext(),
     containers: [
       {
         name: 'router',
@@ -93,6 +95,7 @@ function routerObjects(md: ModelDeployment): KubeObject[] {
         readinessProbe: { httpGet: { path: '/readyz', port: PORT.routerHttp }, periodSeconds: 5 },
         livenessProbe: { httpGet: { path: '/healthz', port: PORT.routerHttp }, periodSeconds: 10 },
         resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { cpu: '2', memory: '2Gi' } },
+        securityContext: containerSecurityContext(),
         volumeMounts: [{ name: 'model', mountPath: `${MODEL_ROOT}/model`, readOnly: true }],
       },
     ],

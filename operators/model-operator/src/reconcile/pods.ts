@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { ModelDeployment, ModelSource } from '@tandem/schemas';
 import { ANNOTATION, GANG_GATE, LABEL, PORT, commonLabels, names, namespaceOf, ownedBy } from './names.js';
+import { containerSecurityContext, podSecurityContext } from './security-context.js';
 
 export type KubeObject = {
   apiVersion: string;
@@ -53,6 +54,7 @@ export function sourceMount(md: ModelDeployment, source: ModelSource, volumeName
       name: `fetch-${volumeName}`,
       image: md.spec.image,
       args: ['model', 'fetch', '--uri', source.uri ?? '', '--out', mountPath],
+      securityContext: containerSecurityContext(),
       volumeMounts: [{ name: volumeName, mountPath }],
     },
   };
@@ -114,6 +116,7 @@ export function buildGroupPods(md: ModelDeployment, ordinal: number): KubeObject
       // pod. The pod-level field overrides whatever the namespace's `default` ServiceAccount says.
       automountServiceAccountToken: false,
       enableServiceLinks: false,
+      securityContext: podSecurityContext(),
       terminationGracePeriodSeconds: scheduling.terminationGracePeriodSeconds,
       schedulingGates: [{ name: GANG_GATE }],
       containers: [
@@ -132,6 +135,7 @@ export function buildGroupPods(md: ModelDeployment, ordinal: number): KubeObject
           // puts that line in the pod status, where the group's Degraded message picks it up.
           terminationMessagePolicy: 'FallbackToLogsOnError',
           resources,
+          securityContext: containerSecurityContext(),
           volumeMounts: mounts.map((m) => ({ name: m.volume.name as string, mountPath: `${MODEL_ROOT}/${m.volume.name as string}`, readOnly: m.init === undefined })),
         },
       ],

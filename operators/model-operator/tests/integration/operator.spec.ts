@@ -169,7 +169,7 @@ describe.skipIf(skipReason !== undefined)('operator on a real kube-apiserver', (
     expect(table.split('\n')[1]).toMatch(new RegExp(`^cmd\\s+True\\s+2\\s+2\\s+command-a\\s+cmd-router\\.${NS}\\.svc:50051`));
   });
 
-  it('least privilege: no RBAC objects created, no API token in router or shard pods, the operator cannot grant or read EndpointSlices', async () => {
+  it('least privilege: no RBAC objects created, no API token in router or shard pods, which run as non-root, the operator cannot grant or read EndpointSlices', async () => {
     const rbac = env.admin.makeApiClient(k8s.RbacAuthorizationV1Api);
     const selector = 'tandem.dev/deployment=cmd';
     expect((await rbac.listNamespacedRole({ namespace: NS, labelSelector: selector })).items).toEqual([]);
@@ -179,6 +179,15 @@ describe.skipIf(skipReason !== undefined)('operator on a real kube-apiserver', (
     const router = (await objects.read({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'cmd-router', namespace: NS } })) as Obj;
     expect(router.spec.template.spec).toMatchObject({ serviceAccountName: 'cmd-router', automountServiceAccountToken: false });
     for (const p of await pods()) expect(p.spec!.automountServiceAccountToken, p.metadata!.name).toBe(false);
+    // Non-root, as stored by a real apiserver (which drops a misspelled or misplaced field).
+    const podSc = { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } };
+    const containerSc = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
+    const specs: Array<[string, k8s.V1PodSpec]> = [['cmd-router', router.spec.template.spec], ...(await pods()).map((p): [string, k8s.V1PodSpec] => [p.metadata!.name!, p.spec!])];
+    expect(specs).toHaveLength(5);
+    for (const [name, spec] of specs) {
+      expect(spec.securityContext, name).toMatchObject(podSc);
+      for (const c of [...(spec.initContainers ?? []), ...spec.containers]) expect(c.securityContext, `${name}/${c.name}`).toMatchObject(containerSc);
+    }
     if (env.operatorUser === undefined) return;
     // Ask the apiserver's own authorizer what the operator's ClusterRole allows.
     const authz = env.admin.makeApiClient(k8s.AuthorizationV1Api);
