@@ -11,6 +11,7 @@ import { isInvalidArgument } from './engine.js';
 export const USAGE = `usage: tandem <command> [flags]   (tandem <command> --help for its flags)
   model init     write a random-weight Cohere2 checkpoint from a preset
   model plan     KV-cache bytes per sequence for a model or preset
+  model fetch    download a checkpoint (hf:// repo or https:// folder) into a folder
   logits         logits of a token prompt as JSON
   generate       generate tokens (one request, or --batch-file FILE.jsonl)
   bench engine   prefill / decode throughput and the memory-bandwidth roofline

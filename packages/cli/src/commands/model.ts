@@ -1,9 +1,10 @@
-// `tandem model init` and `tandem model plan`.
+// `tandem model init`, `tandem model plan` and `tandem model fetch`.
 import { z } from 'zod';
 import { type ModelPreset, ModelPresetNameSchema, headDim, resolveLayerTypes } from '@tandem/schemas';
 import { UsageError, intFlag, parseFlags, validateFlags } from '../args.js';
 import { readModelConfig } from '../engine.js';
 import { type KvDtype, type KvShape, planKv } from '../kv-plan.js';
+import { fetchModel, parseModelUri } from '../model-fetch.js';
 import { initModel } from '../model-init.js';
 import { logLine, printJson } from '../output.js';
 import { PRESETS, presetLayerTypes, truncatePreset } from '../presets.js';
@@ -12,13 +13,15 @@ const PRESET_NAMES = ModelPresetNameSchema.options.join('|');
 
 export const MODEL_USAGE = `usage:
   tandem model init --preset ${PRESET_NAMES} --out DIR [--seed S] [--dtype f32|bf16] [--layers K] [--force]
-  tandem model plan (--model DIR | --preset NAME) --context L [--dtype f32|bf16|f16] [--block-size B] [--layers K]`;
+  tandem model plan (--model DIR | --preset NAME) --context L [--dtype f32|bf16|f16] [--block-size B] [--layers K]
+  tandem model fetch --uri (hf://OWNER/NAME[@REVISION] | https://HOST/FOLDER) --out DIR   (env HF_ENDPOINT, HF_TOKEN)`;
 
 export async function runModelCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'init') return runInit(rest);
   if (sub === 'plan') return runPlan(rest);
-  throw new UsageError(sub ? `unknown subcommand "model ${sub}"` : 'missing subcommand (init or plan)', MODEL_USAGE);
+  if (sub === 'fetch') return runFetch(rest);
+  throw new UsageError(sub ? `unknown subcommand "model ${sub}"` : 'missing subcommand (init, plan or fetch)', MODEL_USAGE);
 }
 
 const presetName = z.enum(ModelPresetNameSchema.options, { message: `must be one of ${ModelPresetNameSchema.options.join(', ')}` });
@@ -118,5 +121,26 @@ async function runPlan(argv: string[]): Promise<number> {
   }
   const dtype = flags.dtype ?? defaultDtype;
   printJson(planKv(shape, flags.context, dtype, flags['block-size'] ?? 16));
+  return 0;
+}
+
+const FetchFlags = z.strictObject({
+  help: z.boolean().optional(),
+  uri: z.string({ message: 'is required (hf://OWNER/NAME[@REVISION] or an https:// folder URL)' }).superRefine((uri, ctx) => {
+    try {
+      parseModelUri(uri);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    }
+  }),
+  out: z.string({ message: 'is required (the folder to write)' }).min(1, { message: 'must not be empty' }),
+});
+
+async function runFetch(argv: string[]): Promise<number> {
+  const parsed = parseFlags(argv, { uri: { type: 'string' }, out: { type: 'string' } }, MODEL_USAGE);
+  if (parsed.values.help) { logLine(MODEL_USAGE); return 0; }
+  const flags = validateFlags(FetchFlags, parsed.values, MODEL_USAGE);
+  const { HF_ENDPOINT, HF_TOKEN } = process.env;
+  printJson(await fetchModel({ uri: flags.uri, out: flags.out, env: { HF_ENDPOINT, HF_TOKEN }, log: logLine }));
   return 0;
 }

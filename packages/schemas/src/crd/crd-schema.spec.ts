@@ -5,6 +5,7 @@ import { modelDeploymentCrd, modelDeploymentOpenApiSchema } from './model-deploy
 import {
   GPUS_PER_POD_NEEDS_CUDA,
   MERGE_NOT_IMPLEMENTED,
+  MODEL_URI_MESSAGE,
   ModelDeploymentSpecSchema,
   PREFIX_CACHING_NOT_IMPLEMENTED,
 } from './model-deployment.js';
@@ -43,6 +44,19 @@ describe('ModelDeployment CRD schema', () => {
     const rules = spec.properties.model.properties.source['x-kubernetes-validations'];
     expect(rules[0].message).toBe('exactly one of pvc, hostPath, uri must be set');
     expect(spec.properties.parallelism['x-kubernetes-validations'][0].rule).toContain('gpusPerPod');
+  });
+
+  it('refuses s3:// and gs:// model URIs at apply time with a message, not a bare pattern', () => {
+    const uri = spec.properties.model.properties.source.properties.uri;
+    expect(uri['x-kubernetes-validations']).toEqual([{ rule: "self.matches('^(hf|https?)://.+')", message: MODEL_URI_MESSAGE }]);
+    expect(uri.maxLength).toBe(2048); // bounds the rule's estimated cost
+    expect(uri.pattern).toBeUndefined();
+    expect(uri.description).toMatch(/s3:\/\/ and gs:\/\/ are not supported yet/);
+    expect(spec.properties.model.properties.merge.items.properties.source.properties.uri['x-kubernetes-validations']).toHaveLength(1);
+    // The CEL rule's regex, run here the way RE2 would (no RE2-only syntax in it).
+    const cel = new RegExp(/self\.matches\('(.*)'\)/.exec(uri['x-kubernetes-validations'][0].rule)![1]!);
+    for (const u of ['hf://CohereLabs/c4ai-command-r7b-12-2024', 'https://models.example/command-a', 'http://10.0.0.1/m']) expect(cel.test(u), u).toBe(true);
+    for (const u of ['s3://bucket/command-a', 'gs://bucket/command-a', 'hf://', 'file:///models']) expect(cel.test(u), u).toBe(false);
   });
 
   it('refuses what the engine does not do yet at apply time (CEL), defaulting to what it does', () => {
@@ -112,6 +126,14 @@ describe('ModelDeploymentSpecSchema', () => {
       const r = ModelDeploymentSpecSchema.safeParse(spec);
       return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
     };
+    it('refuses s3:// and gs:// URIs (tandem model fetch cannot read them yet), accepts hf:// and https://', () => {
+      for (const uri of ['s3://bucket/command-a', 'gs://bucket/command-a', 'ftp://host/m', 'hf://']) {
+        expect(issues({ model: { name: 'm', source: { uri } } })).toEqual([`model.source.uri: ${MODEL_URI_MESSAGE}`]);
+      }
+      for (const uri of ['hf://CohereLabs/c4ai-command-r7b-12-2024@main', 'https://models.example/command-a']) {
+        expect(issues({ model: { name: 'm', source: { uri } } })).toEqual([]);
+      }
+    });
     it('refuses prefixCaching: true, accepts false', () => {
       expect(issues({ model, engine: { prefixCaching: true } })).toEqual([`engine.prefixCaching: ${PREFIX_CACHING_NOT_IMPLEMENTED}`]);
       expect(issues({ model, engine: { prefixCaching: false } })).toEqual([]);

@@ -16,6 +16,7 @@ export const PREFIX_CACHING_NOT_IMPLEMENTED =
   'sends shared prefixes to one replica). true is refused.';
 export const MERGE_NOT_IMPLEMENTED =
   'merge is not implemented yet: the engine cannot merge checkpoints at load time; remove spec.model.merge';
+export const MODEL_URI_MESSAGE = 'must be an hf:// or https:// URI; s3:// and gs:// are not supported yet';
 export const GPUS_PER_POD_NEEDS_CUDA =
   'gpusPerPod > 1 requires engine.backend cuda: the CPU backend runs one rank per pod (set parallelism.gpusPerPod: 1)';
 
@@ -42,9 +43,18 @@ export const ModelSourceSchema = z
       .describe('Read the checkpoint from a folder on the node.'),
     uri: z
       .string()
-      .regex(/^(hf|https?|s3|gs):\/\/.+/, 'must be an hf://, https://, s3:// or gs:// URI')
+      // `tandem model fetch` (the init container) downloads hf:// repos and http(s):// folders only;
+      // refusing s3:// and gs:// here means `kubectl apply` fails instead of the pod.
+      // A CEL rule rather than a pattern so the apiserver answers with the message, not the regex;
+      // maxLength keeps the rule's estimated cost bounded.
+      .max(2048, { message: 'must be at most 2048 characters' })
+      .refine((u) => /^(hf|https?):\/\/.+/.test(u), { message: MODEL_URI_MESSAGE })
       .optional()
-      .describe('Download the checkpoint into an emptyDir with an init container before the shard starts.'),
+      .describe(
+        'Download the checkpoint into an emptyDir with an init container (`tandem model fetch`) before the shard ' +
+          'starts: hf://OWNER/NAME[@REVISION] or an https:// folder in the HF layout. s3:// and gs:// are not supported yet.',
+      )
+      .meta({ 'x-kubernetes-validations': [{ rule: "self.matches('^(hf|https?)://.+')", message: MODEL_URI_MESSAGE }] }),
   })
   .meta({
     description: 'Where the HF-format checkpoint comes from: exactly one of pvc, hostPath, uri.',
