@@ -1,7 +1,6 @@
 // `tandem model fetch` over real HTTP on loopback. The Hugging Face Hub cannot be reached from tests, so
 // a node:http test double serves its two endpoints (the model-info listing and /resolve/) from a folder
 // written by initModel; a second server plays the CDN that the Hub redirects LFS files to.
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchModel, parseModelUri } from './model-fetch.js';
 import { initModel } from './model-init.js';
 import { PRESETS } from './presets.js';
-import { REPO, tryLoadEngine } from './test-support.js';
+import { type RunResult, runTandem, tryLoadEngine } from './test-support.js';
 
 const engineModule = await tryLoadEngine();
 const root = mkdtempSync(join(tmpdir(), 'tandem-fetch-'));
@@ -112,21 +111,9 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-interface Run { code: number; stdout: string; stderr: string }
-
-/** Runs the real `tandem` binary with extra environment (test-support's runTandem takes none). */
-function tandem(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['packages/cli/bin/tandem.js', ...args], {
-      cwd: REPO, env: { ...process.env, HF_TOKEN: '', HF_ENDPOINT: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+/** The real `tandem` binary, with the Hub variables cleared unless a test sets them. */
+function tandem(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+  return runTandem(args, undefined, { HF_TOKEN: '', HF_ENDPOINT: '', ...env });
 }
 
 function expectSameFiles(src: string, out: string, files: string[]): void {

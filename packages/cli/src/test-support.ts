@@ -18,10 +18,12 @@ export function readGolden(dir = TINY): Golden {
 
 export interface RunResult { code: number; stdout: string; stderr: string }
 
-/** Runs `node packages/cli/bin/tandem.js ...args` from the repository root. */
-export function runTandem(args: string[], input?: string): Promise<RunResult> {
+/** Runs `node packages/cli/bin/tandem.js ...args` from the repository root, with extra environment. */
+export function runTandem(args: string[], input?: string, env: Record<string, string> = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['packages/cli/bin/tandem.js', ...args], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['packages/cli/bin/tandem.js', ...args], {
+      cwd: REPO, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
