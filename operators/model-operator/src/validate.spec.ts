@@ -20,13 +20,13 @@ const variants: Record<string, string> = {
   scheduling: { topologyKey: kubernetes.io/hostname, nodeSelector: { gpu: h100 }, tolerations: [{ key: nvidia.com/gpu, operator: Exists, effect: NoSchedule }], priorityClassName: inference }
   router: { apiKeySecret: { name: tandem-key } }
 `,
-  'keda autoscaling, URI source, cpu backend': `apiVersion: tandem.dev/v1alpha1
+  'keda autoscaling, gated URI source with a token secret, cpu backend': `apiVersion: tandem.dev/v1alpha1
 kind: ModelDeployment
 metadata: { name: r7b }
 spec:
   model:
     name: command-r7b
-    source: { uri: hf://CohereLabs/c4ai-command-r7b-12-2024 }
+    source: { uri: hf://CohereLabs/c4ai-command-r7b-12-2024, tokenSecret: { name: hf-token } }
   engine: { backend: cpu, threads: 8 }
   resources: { cpu: 8, memory: 16Gi }
   autoscaling: { engine: keda, maxReplicas: 3 }

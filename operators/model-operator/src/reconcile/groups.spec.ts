@@ -39,3 +39,40 @@ describe('a failed group names the shard\'s own reason', () => {
     expect(g!.message).toBe('pod cmd-0-0 failed');
   });
 });
+
+describe('a group held up by its model fetch says why', () => {
+  const pod = (status: ObservedPod['status']): ObservedPod => ({
+    metadata: { name: 'cmd-0-0', labels: { [LABEL.group]: 'cmd-0', [LABEL.podIndex]: '0' }, annotations: { [ANNOTATION.groupSize]: '1' }, creationTimestamp: '2026-01-01T00:00:00Z' },
+    spec: { nodeName: 'n1' },
+    status,
+  });
+  const observe = (p: ObservedPod) => observeGroups([p], Date.parse('2026-01-01T00:01:00Z'), 600_000)[0]!;
+
+  it('a missing token secret: Starting, naming the kubelet\'s reason (the pod stays Pending, not Failed)', () => {
+    const g = observe(pod({
+      phase: 'Pending',
+      initContainerStatuses: [{ name: 'fetch-model', restartCount: 0, state: { waiting: { reason: 'CreateContainerConfigError', message: 'secret "hf-token" not found' } } }],
+      containerStatuses: [{ name: 'shard', restartCount: 0, state: { waiting: { reason: 'PodInitializing' } } }],
+    }));
+    expect(g).toMatchObject({ phase: 'Starting', message: '0 of 1 pods ready; pod cmd-0-0 init container fetch-model waiting: CreateContainerConfigError: secret "hf-token" not found' });
+  });
+
+  it('normal progress adds nothing', () => {
+    const g = observe(pod({ phase: 'Pending', initContainerStatuses: [{ name: 'fetch-model', restartCount: 0, state: { waiting: { reason: 'PodInitializing' } } }] }));
+    expect(g.message).toBe('0 of 1 pods ready');
+  });
+
+  it('a failed fetch: Failed with the fetch\'s last log line; a completed fetch is no failure', () => {
+    const failed = observe(pod({
+      phase: 'Failed',
+      initContainerStatuses: [{ name: 'fetch-model', restartCount: 0, state: { terminated: { exitCode: 1, reason: 'Error', message: 'tandem model fetch: GET https://huggingface.co/api/models/x/y answered 401 (HF_TOKEN has no access to this repo?)\n' } } }],
+    }));
+    expect(failed).toMatchObject({ phase: 'Failed', message: 'pod cmd-0-0 failed: tandem model fetch: GET https://huggingface.co/api/models/x/y answered 401 (HF_TOKEN has no access to this repo?)' });
+    const fetched = observe(pod({
+      phase: 'Running',
+      initContainerStatuses: [{ name: 'fetch-model', restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed' } } }],
+      containerStatuses: [{ name: 'shard', restartCount: 0, state: {} }],
+    }));
+    expect(fetched).toMatchObject({ phase: 'Starting', message: '0 of 1 pods ready' });
+  });
+});

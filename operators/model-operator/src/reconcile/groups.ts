@@ -15,8 +15,15 @@ export interface ObservedPod {
   status?: {
     phase?: string;
     conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
-    containerStatuses?: Array<{ name: string; restartCount: number; state?: { terminated?: { exitCode?: number; reason?: string; message?: string } } }>;
+    containerStatuses?: ContainerStatus[];
+    initContainerStatuses?: ContainerStatus[];
   };
+}
+
+interface ContainerStatus {
+  name: string;
+  restartCount: number;
+  state?: { waiting?: { reason?: string; message?: string }; terminated?: { exitCode?: number; reason?: string; message?: string } };
 }
 
 export type GroupPhase = GroupStatus['phase'];
@@ -72,7 +79,10 @@ export function terminationDetail(message: string | undefined): string | undefin
 
 function failureOf(pod: ObservedPod): string | undefined {
   const name = pod.metadata.name;
-  const detail = (pod.status?.containerStatuses ?? []).map((c) => terminationDetail(c.state?.terminated?.message)).find((d) => d !== undefined);
+  // A failed init container (the model fetch: no access to the repo, a 404) stops the pod before
+  // the shard runs; a completed one (exit 0) is no failure and has no message.
+  const failedInits = (pod.status?.initContainerStatuses ?? []).filter((c) => (c.state?.terminated?.exitCode ?? 0) !== 0);
+  const detail = [...(pod.status?.containerStatuses ?? []), ...failedInits].map((c) => terminationDetail(c.state?.terminated?.message)).find((d) => d !== undefined);
   const why = detail === undefined ? '' : `: ${detail}`;
   if (pod.metadata.deletionTimestamp !== undefined) return `pod ${name} is being deleted`;
   if (pod.status?.phase === 'Failed') return `pod ${name} failed${why}`;
@@ -81,6 +91,26 @@ function failureOf(pod: ObservedPod): string | undefined {
     if (c.restartCount > 0) return `pod ${name} container ${c.name} restarted ${c.restartCount} time(s)`;
     const t = c.state?.terminated;
     if (t !== undefined) return `pod ${name} container ${c.name} terminated (${t.reason ?? `exit ${t.exitCode ?? '?'}`})${why}`;
+  }
+  return undefined;
+}
+
+/** Waiting reasons that are only progress, not something a user must fix. */
+const NORMAL_WAITING = new Set(['ContainerCreating', 'PodInitializing']);
+
+/**
+ * Why a scheduled pod's container does not start: e.g. CreateContainerConfigError for a missing
+ * HF token secret (`secret "hf-token" not found`), which keeps the pod Pending without failing it.
+ */
+function waitingOf(pod: ObservedPod): string | undefined {
+  const containers = [
+    ...(pod.status?.initContainerStatuses ?? []).map((c) => ({ c, what: 'init container' })),
+    ...(pod.status?.containerStatuses ?? []).map((c) => ({ c, what: 'container' })),
+  ];
+  for (const { c, what } of containers) {
+    const w = c.state?.waiting;
+    if (w?.reason === undefined || NORMAL_WAITING.has(w.reason)) continue;
+    return `pod ${pod.metadata.name} ${what} ${c.name} waiting: ${w.reason}${w.message ? `: ${w.message}` : ''}`;
   }
   return undefined;
 }
@@ -126,7 +156,8 @@ export function observeGroups(pods: ObservedPod[], now: number, timeoutMs: numbe
       scheduleTimedOut = now - createdAt >= timeoutMs;
     } else if (readyPods < size) {
       phase = 'Starting';
-      message = `${readyPods} of ${size} pods ready`;
+      const waiting = members.map(waitingOf).find((m) => m !== undefined);
+      message = `${readyPods} of ${size} pods ready${waiting === undefined ? '' : `; ${waiting}`}`;
     } else {
       phase = 'Ready';
     }

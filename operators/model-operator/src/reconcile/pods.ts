@@ -47,17 +47,29 @@ export function sourceMount(md: ModelDeployment, source: ModelSource, volumeName
     return { volume: { name: volumeName, hostPath: { path: source.hostPath.path, type: 'Directory' } }, dir: mountPath };
   }
   // URI: an init container downloads into an emptyDir before the shard starts.
-  return {
-    volume: { name: volumeName, emptyDir: {} },
-    dir: mountPath,
-    init: {
-      name: `fetch-${volumeName}`,
-      image: md.spec.image,
-      args: ['model', 'fetch', '--uri', source.uri ?? '', '--out', mountPath],
-      securityContext: containerSecurityContext(),
-      volumeMounts: [{ name: volumeName, mountPath }],
-    },
+  const init: Record<string, unknown> = {
+    name: `fetch-${volumeName}`,
+    image: md.spec.image,
+    args: ['model', 'fetch', '--uri', source.uri ?? '', '--out', mountPath],
+    // A failed fetch says why in its last stderr line (no access to the repo, 404, ...); this puts
+    // that line in the pod status, where the group's Failed message picks it up.
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+    securityContext: containerSecurityContext(),
+    volumeMounts: [{ name: volumeName, mountPath }],
   };
+  const token = source.tokenSecret;
+  if (token !== undefined) init.env = [hfTokenEnv(token)];
+  return { volume: { name: volumeName, emptyDir: {} }, dir: mountPath, init };
+}
+
+/**
+ * HF_TOKEN for the fetch init container only (the shard and router containers never see it), by
+ * reference: the kubelet reads the secret, so the token is never in the pod spec and the operator
+ * needs no access to secrets. `optional: false`: a missing secret or key keeps the pod Pending
+ * (CreateContainerConfigError naming it) rather than fetching anonymously and failing on a 401.
+ */
+export function hfTokenEnv(secret: { name: string; key: string }): Record<string, unknown> {
+  return { name: 'HF_TOKEN', valueFrom: { secretKeyRef: { name: secret.name, key: secret.key, optional: false } } };
 }
 
 function threadsOf(md: ModelDeployment): string {

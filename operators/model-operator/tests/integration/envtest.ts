@@ -209,6 +209,20 @@ export class FakeKubelet {
     if (this.timer !== undefined) clearTimeout(this.timer);
   }
 
+  /** The first non-optional secretKeyRef of a pod whose secret or key does not exist, as the kubelet words it. */
+  private async missingSecret(pod: k8s.V1Pod): Promise<{ container: string; message: string } | undefined> {
+    for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
+      for (const e of c.env ?? []) {
+        const ref = e.valueFrom?.secretKeyRef;
+        if (ref === undefined || ref.optional === true) continue;
+        const secret = await this.core.readNamespacedSecret({ namespace: this.namespace, name: ref.name! }).catch(() => undefined);
+        if (secret === undefined) return { container: c.name, message: `secret "${ref.name}" not found` };
+        if (secret.data?.[ref.key] === undefined) return { container: c.name, message: `couldn't find key ${ref.key} in Secret ${this.namespace}/${ref.name}` };
+      }
+    }
+    return undefined;
+  }
+
   private async step(): Promise<void> {
     const pods = await this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: 'tandem.dev/deployment' });
     for (const pod of pods.items) {
@@ -224,6 +238,27 @@ export class FakeKubelet {
       }
       if (pod.status?.phase === 'Pending' || pod.status?.phase === undefined) {
         const now = new Date();
+        const blocked = await this.missingSecret(pod);
+        if (blocked !== undefined) {
+          // What a kubelet does: the pod stays Pending, the container waits with the reason.
+          if (pod.status?.initContainerStatuses?.[0]?.state?.waiting?.message === blocked.message) continue;
+          await this.core.replaceNamespacedPodStatus({
+            namespace: this.namespace,
+            name,
+            body: {
+              ...pod,
+              status: {
+                phase: 'Pending',
+                conditions: [
+                  { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
+                  { type: 'Ready', status: 'False', lastTransitionTime: now },
+                ],
+                initContainerStatuses: [{ name: blocked.container, image: pod.spec.initContainers![0]!.image!, imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'CreateContainerConfigError', message: blocked.message } } }],
+              },
+            },
+          });
+          continue;
+        }
         await this.core.replaceNamespacedPodStatus({
           namespace: this.namespace,
           name,

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import { createLogger } from '@tandem/kit';
 import { operatorInstallObjects } from '@tandem/infra';
+import { TOKEN_SECRET_NEEDS_HF_URI } from '@tandem/schemas';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelDeploymentController } from '../../src/controller/controller.js';
 import { LeaderElector } from '../../src/controller/leader.js';
@@ -196,6 +197,8 @@ describe.skipIf(skipReason !== undefined)('operator on a real kube-apiserver', (
     expect(await may('create', 'rbac.authorization.k8s.io', 'roles')).toBe(false);
     expect(await may('delete', 'rbac.authorization.k8s.io', 'rolebindings')).toBe(false);
     expect(await may('list', 'discovery.k8s.io', 'endpointslices')).toBe(false);
+    // HF token secrets reach the fetch init container through the kubelet (secretKeyRef): the operator never reads them.
+    for (const verb of ['get', 'list', 'watch']) expect(await may(verb, '', 'secrets'), `${verb} secrets`).toBe(false);
     expect(await may('patch', 'apps', 'deployments')).toBe(true);
   });
 
@@ -272,6 +275,39 @@ describe.skipIf(skipReason !== undefined)('operator on a real kube-apiserver', (
     });
     expect(degraded.message).toMatch(/spec\.autoscaling\.engine is keda but the ScaledObject CRD .* is not installed/);
     await custom.deleteNamespacedCustomObject({ ...G, namespace: NS, name: 'k' });
+  });
+
+  it('a gated hf:// repo: HF_TOKEN by secret reference only; the group waits naming the missing secret, then starts once it exists', async () => {
+    const gated = (name: string, source: Obj) => ({ apiVersion: 'tandem.dev/v1alpha1', kind: 'ModelDeployment', metadata: { name, namespace: NS }, spec: { model: { name: 'command-a', source }, engine: { backend: 'cpu' }, router: { replicas: 1 } } });
+    for (const source of [{ pvc: { claimName: 'w' } }, { uri: 'https://models.example/command-a' }]) {
+      const err = await custom.createNamespacedCustomObject({ ...G, namespace: NS, body: gated('refused', { ...source, tokenSecret: { name: 'hf-token' } }) }).then(() => undefined, (e: unknown) => e);
+      expect(err, JSON.stringify(source)).toBeInstanceOf(k8s.ApiException);
+      const message = String((JSON.parse(String((err as k8s.ApiException<unknown>).body)) as Obj).message);
+      expect(message).toContain('spec.model.source.tokenSecret');
+      expect(message).toContain(TOKEN_SECRET_NEEDS_HF_URI);
+    }
+    await custom.createNamespacedCustomObject({ ...G, namespace: NS, body: gated('gated', { uri: 'hf://CohereLabs/c4ai-command-a-03-2025', tokenSecret: { name: 'hf-token' } }) });
+    const get = async () => (await custom.getNamespacedCustomObject({ ...G, namespace: NS, name: 'gated' })) as Obj;
+    expect((await get()).spec.model.source.tokenSecret).toEqual({ name: 'hf-token', key: 'token' }); // the apiserver applied the default key
+    const group = await until('the group names the missing secret', async () => {
+      const g = (await get()).status?.groups?.[0] as Obj | undefined;
+      return String(g?.message).includes('hf-token') ? g : undefined;
+    });
+    expect(group).toMatchObject({ phase: 'Starting', message: '0 of 1 pods ready; pod gated-0-0 init container fetch-model waiting: CreateContainerConfigError: secret "hf-token" not found' });
+    expect(cond(await get(), 'Ready')?.status).not.toBe('True');
+    // As stored by a real apiserver: the token is a reference, in the fetch init container only.
+    const ref = [{ name: 'HF_TOKEN', valueFrom: { secretKeyRef: { name: 'hf-token', key: 'token', optional: false } } }];
+    const pod = await core.readNamespacedPod({ namespace: NS, name: 'gated-0-0' });
+    const router = (await objects.read({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'gated-router', namespace: NS } })) as Obj;
+    for (const [name, spec] of [['gated-0-0', pod.spec!], ['gated-router', router.spec.template.spec]] as Array<[string, k8s.V1PodSpec]>) {
+      expect(spec.initContainers?.map((c) => [c.name, c.env]), name).toEqual([['fetch-model', ref]]);
+      for (const c of spec.containers) expect((c.env ?? []).map((e) => e.name), `${name}/${c.name}`).not.toContain('HF_TOKEN');
+    }
+    await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'hf-token' }, stringData: { token: 'hf_integration_test_token' } } });
+    await until('Ready once the secret exists', async () => cond(await get(), 'Ready')?.status === 'True', 30_000);
+    expect(JSON.stringify(await core.readNamespacedPod({ namespace: NS, name: 'gated-0-0' }))).not.toContain('hf_integration_test_token');
+    await custom.deleteNamespacedCustomObject({ ...G, namespace: NS, name: 'gated' });
+    await until('gated gone', async () => (await get().then(() => false, (e: unknown) => e instanceof k8s.ApiException && e.code === 404)), 30_000);
   });
 
   it('leader election: of two candidates exactly one leads; release hands over', async () => {

@@ -19,6 +19,10 @@ export const MERGE_NOT_IMPLEMENTED =
 export const MODEL_URI_MESSAGE = 'must be an hf:// or https:// URI; s3:// and gs:// are not supported yet';
 export const GPUS_PER_POD_NEEDS_CUDA =
   'gpusPerPod > 1 requires engine.backend cuda: the CPU backend runs one rank per pod (set parallelism.gpusPerPod: 1)';
+// `tandem model fetch` sends HF_TOKEN to the Hugging Face Hub only (never to an https:// host), and
+// pvc/hostPath sources are not downloaded at all: a token anywhere else would be silently unused.
+export const TOKEN_SECRET_NEEDS_HF_URI =
+  'tokenSecret needs an hf:// uri source: the token is sent only to the Hugging Face Hub (pvc, hostPath and https:// sources are read without it)';
 
 const count = (what: string) => z.int().min(1, { message: `${what} must be an integer >= 1` });
 const fraction = (what: string) =>
@@ -27,6 +31,20 @@ const fraction = (what: string) =>
 const QuantitySchema = z
   .union([z.string().regex(/^[0-9.]+([eE][-+]?[0-9]+|[numkMGTPE]i?|Ki)?$/, 'must be a quantity like 8, 500m or 64Gi'), z.int().min(0)])
   .meta({ 'x-kubernetes-int-or-string': true, description: 'a resource quantity (e.g. 8, 500m, 64Gi)' });
+/**
+ * A key of a Secret in the ModelDeployment's namespace, handed to a container through
+ * `valueFrom.secretKeyRef`: the kubelet reads the secret, the operator never does (no RBAC on secrets).
+ */
+const secretKeyRef = (defaultKey: string) =>
+  z.object({
+    name: z.string().min(1).max(253).describe('Secret name (in the ModelDeployment namespace).'),
+    key: z
+      .string()
+      .regex(/^[-._a-zA-Z0-9]+$/, 'must be a secret key (letters, digits, -, _ and . only)')
+      .max(253)
+      .default(defaultKey)
+      .describe(`Key inside the secret. Default ${defaultKey}.`),
+  });
 
 export const ModelSourceSchema = z
   .object({
@@ -55,6 +73,12 @@ export const ModelSourceSchema = z
           'starts: hf://OWNER/NAME[@REVISION] or an https:// folder in the HF layout. s3:// and gs:// are not supported yet.',
       )
       .meta({ 'x-kubernetes-validations': [{ rule: "self.matches('^(hf|https?)://.+')", message: MODEL_URI_MESSAGE }] }),
+    tokenSecret: secretKeyRef('token')
+      .optional()
+      .describe(
+        'Secret holding a Hugging Face access token for a private or gated hf:// repo, given to the fetch init ' +
+          'container as HF_TOKEN (secretKeyRef; the pod waits while the secret or key is missing). hf:// uri only.',
+      ),
   })
   .meta({
     description: 'Where the HF-format checkpoint comes from: exactly one of pvc, hostPath, uri.',
@@ -64,10 +88,19 @@ export const ModelSourceSchema = z
         rule: '(has(self.pvc) ? 1 : 0) + (has(self.hostPath) ? 1 : 0) + (has(self.uri) ? 1 : 0) == 1',
         message: 'exactly one of pvc, hostPath, uri must be set',
       },
+      {
+        rule: "!has(self.tokenSecret) || (has(self.uri) && self.uri.startsWith('hf://'))",
+        message: TOKEN_SECRET_NEEDS_HF_URI,
+        fieldPath: '.tokenSecret',
+      },
     ],
   })
   .refine((s) => [s.pvc, s.hostPath, s.uri].filter((x) => x !== undefined).length === 1, {
     message: 'exactly one of pvc, hostPath, uri must be set',
+  })
+  .refine((s) => s.tokenSecret === undefined || s.uri?.startsWith('hf://') === true, {
+    message: TOKEN_SECRET_NEEDS_HF_URI,
+    path: ['tokenSecret'],
   });
 export type ModelSource = z.infer<typeof ModelSourceSchema>;
 
@@ -202,8 +235,7 @@ export const RouterSpecSchema = z
   .object({
     replicas: z.int().min(0).default(2).describe('Router pods. Default 2.'),
     image: z.string().optional().describe('Router image (default: spec.image).'),
-    apiKeySecret: z
-      .object({ name: z.string().min(1), key: z.string().default('api-key') })
+    apiKeySecret: secretKeyRef('api-key')
       .optional()
       .describe('Secret whose key holds the router API keys as JSON ([{id, key, tenant?, requestsPerMinute?, tokensPerMinute?}]), passed to the router as TANDEM_API_KEYS.'),
   })
