@@ -181,6 +181,17 @@ describe('tandem model fetch hf://', () => {
     expectSameFiles(SHARDED, o, expected);
   });
 
+  it('--tokenizer-only (what the router fetches): config and tokenizer files, no weights', async () => {
+    const o = freshOut();
+    const s = await fetchModel({ uri: 'hf://owner/repo-sharded', out: o, env: { HF_ENDPOINT: hub.url }, tokenizerOnly: true, ...quiet });
+    const expected = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json'];
+    expect(s.files).toEqual(expected);
+    expectSameFiles(SHARDED, o, expected);
+    const r = await tandem(['model', 'fetch', '--uri', 'hf://owner/repo-sharded', '--out', freshOut(), '--tokenizer-only'], { HF_ENDPOINT: hub.url });
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { files: string[] }).files.some((f) => f.endsWith('.safetensors') || f.endsWith('.index.json'))).toBe(false);
+  });
+
   it('an unknown repo is a 404 naming it; a 401 says to set HF_TOKEN', async () => {
     await expect(fetchModel({ uri: 'hf://owner/no-such-repo', out: freshOut(), env: { HF_ENDPOINT: hub.url }, ...quiet }))
       .rejects.toThrow(/hf:\/\/owner\/no-such-repo@main: GET http:\/\/127\.0\.0\.1:\d+\/api\/models\/owner\/no-such-repo\/revision\/main answered 404/);

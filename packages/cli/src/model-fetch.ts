@@ -68,6 +68,8 @@ export interface FetchOptions {
   attempts?: number;
   /** First retry delay; doubles each time. Default 1000 ms (tests shrink it). */
   backoffMs?: number;
+  /** Only config.json and the tokenizer files, no weights (what the router needs). */
+  tokenizerOnly?: boolean;
 }
 
 export interface FetchSummary {
@@ -101,6 +103,7 @@ interface Ctx {
   skipped: string[];
   bytes: number;
   downloaded: number;
+  tokenizerOnly: boolean;
 }
 
 /** A URL as it may appear in a message: no query string (signed CDN URLs carry credentials there). */
@@ -306,6 +309,7 @@ async function fetchFromFolder(ctx: Ctx, base: string): Promise<void> {
   const url = (name: string) => `${base}/${encodeURIComponent(name)}`;
   for (const name of REQUIRED_META) await fetchFile(ctx, { name, url: url(name) });
   for (const name of OPTIONAL_META) await fetchFile(ctx, { name, url: url(name), optional: true });
+  if (ctx.tokenizerOnly) return;
   if ((await fetchFile(ctx, { name: INDEX, url: url(INDEX), optional: true })) === 'absent') {
     await fetchFile(ctx, { name: SINGLE, url: url(SINGLE) });
     return;
@@ -353,6 +357,7 @@ async function fetchFromHub(ctx: Ctx, endpoint: string, repo: string, revision: 
     if (listed.has(name)) await fetchFile(ctx, file(name));
     else if (name !== 'config.json' && REQUIRED_META.includes(name)) ctx.log(`note: ${what} has no ${name}`);
   }
+  if (ctx.tokenizerOnly) return;
   if (listed.has(INDEX)) {
     await fetchFile(ctx, file(INDEX));
     const shards = await shardsOfIndex(join(ctx.out, INDEX));
@@ -387,6 +392,7 @@ export async function fetchModel(options: FetchOptions): Promise<FetchSummary> {
   const ctx: Ctx = {
     out: options.out, partial: join(options.out, PARTIAL_DIR), authHint: '', log: options.log ?? (() => {}),
     attempts: options.attempts ?? 3, backoffMs: options.backoffMs ?? 1000, files: [], skipped: [], bytes: 0, downloaded: 0,
+    tokenizerOnly: options.tokenizerOnly ?? false,
   };
   if (source.kind === 'hf') {
     const endpoint = hubEndpoint(env);

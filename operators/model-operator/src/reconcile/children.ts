@@ -63,7 +63,7 @@ function routerObjects(md: ModelDeployment): KubeObject[] {
   const labels = commonLabels(md, 'router');
   // The router renders and tokenizes prompts: it reads tokenizer.json / tokenizer_config.json from
   // the model folder, mounted read-only the way the shard pods mount it.
-  const model = sourceMount(md, md.spec.model.source, 'model');
+  const model = sourceMount(md, md.spec.model.source, 'model', true);
   const env: Array<Record<string, unknown>> = [
     { name: 'TANDEM_ENGINE_SERVICE', value: `${names.engineService(md.metadata.name)}.${namespaceOf(md)}.svc:${PORT.engine}` },
     { name: 'TANDEM_MODEL_DIR', value: model.dir },

@@ -74,7 +74,9 @@ describe('a URI source with a token secret', () => {
     for (const [name, spec] of specs) {
       const [fetch] = spec.initContainers as Obj[];
       expect(fetch!.name, name).toBe('fetch-model');
-      expect(fetch!.args, name).toEqual(['model', 'fetch', '--uri', 'hf://CohereLabs/c4ai-command-a-03-2025', '--out', '/models/model']);
+      // The router reads only the tokenizer: it must not download the weights (hundreds of GB).
+      expect(fetch!.args, name).toEqual(['model', 'fetch', '--uri', 'hf://CohereLabs/c4ai-command-a-03-2025', '--out', '/models/model',
+        ...(name === 'router' ? ['--tokenizer-only'] : [])]);
       // optional: false: a missing secret or key keeps the pod Pending instead of an anonymous fetch.
       expect(fetch!.env, name).toEqual([{ name: 'HF_TOKEN', valueFrom: { secretKeyRef: { name: 'hf-token', key: 'token', optional: false } } }]);
       // The serving containers never see the token.

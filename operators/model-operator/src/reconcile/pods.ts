@@ -34,8 +34,12 @@ export interface Mount {
   init?: Record<string, unknown>;
 }
 
-/** How a model source reaches a pod: its volume, the model folder inside the pod, and the fetch init container (URI sources). */
-export function sourceMount(md: ModelDeployment, source: ModelSource, volumeName: string): Mount {
+/**
+ * How a model source reaches a pod: its volume, the model folder inside the pod, and the fetch init
+ * container (URI sources). `tokenizerOnly`: the router needs config.json and the tokenizer, not the
+ * weights (hundreds of GB for Command A).
+ */
+export function sourceMount(md: ModelDeployment, source: ModelSource, volumeName: string, tokenizerOnly = false): Mount {
   const mountPath = `${MODEL_ROOT}/${volumeName}`;
   if (source.pvc !== undefined) {
     return {
@@ -50,7 +54,7 @@ export function sourceMount(md: ModelDeployment, source: ModelSource, volumeName
   const init: Record<string, unknown> = {
     name: `fetch-${volumeName}`,
     image: md.spec.image,
-    args: ['model', 'fetch', '--uri', source.uri ?? '', '--out', mountPath],
+    args: ['model', 'fetch', '--uri', source.uri ?? '', '--out', mountPath, ...(tokenizerOnly ? ['--tokenizer-only'] : [])],
     // A failed fetch says why in its last stderr line (no access to the repo, 404, ...); this puts
     // that line in the pod status, where the group's Failed message picks it up.
     terminationMessagePolicy: 'FallbackToLogsOnError',

@@ -14,7 +14,7 @@ const PRESET_NAMES = ModelPresetNameSchema.options.join('|');
 export const MODEL_USAGE = `usage:
   tandem model init --preset ${PRESET_NAMES} --out DIR [--seed S] [--dtype f32|bf16] [--layers K] [--force]
   tandem model plan (--model DIR | --preset NAME) --context L [--dtype f32|bf16|f16] [--block-size B] [--layers K]
-  tandem model fetch --uri (hf://OWNER/NAME[@REVISION] | https://HOST/FOLDER) --out DIR   (env HF_ENDPOINT, HF_TOKEN)`;
+  tandem model fetch --uri (hf://OWNER/NAME[@REVISION] | https://HOST/FOLDER) --out DIR [--tokenizer-only]   (env HF_ENDPOINT, HF_TOKEN)`;
 
 export async function runModelCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -134,13 +134,16 @@ const FetchFlags = z.strictObject({
     }
   }),
   out: z.string({ message: 'is required (the folder to write)' }).min(1, { message: 'must not be empty' }),
+  'tokenizer-only': z.boolean().optional(),
 });
 
 async function runFetch(argv: string[]): Promise<number> {
-  const parsed = parseFlags(argv, { uri: { type: 'string' }, out: { type: 'string' } }, MODEL_USAGE);
+  const parsed = parseFlags(argv, { uri: { type: 'string' }, out: { type: 'string' }, 'tokenizer-only': { type: 'boolean' } }, MODEL_USAGE);
   if (parsed.values.help) { logLine(MODEL_USAGE); return 0; }
   const flags = validateFlags(FetchFlags, parsed.values, MODEL_USAGE);
   const { HF_ENDPOINT, HF_TOKEN } = process.env;
-  printJson(await fetchModel({ uri: flags.uri, out: flags.out, env: { HF_ENDPOINT, HF_TOKEN }, log: logLine }));
+  printJson(await fetchModel({
+    uri: flags.uri, out: flags.out, env: { HF_ENDPOINT, HF_TOKEN }, log: logLine, tokenizerOnly: flags['tokenizer-only'] ?? false,
+  }));
   return 0;
 }
