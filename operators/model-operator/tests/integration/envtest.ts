@@ -242,39 +242,34 @@ export class FakeKubelet {
         if (blocked !== undefined) {
           // What a kubelet does: the pod stays Pending, the container waits with the reason.
           if (pod.status?.initContainerStatuses?.[0]?.state?.waiting?.message === blocked.message) continue;
-          await this.core.replaceNamespacedPodStatus({
-            namespace: this.namespace,
-            name,
-            body: {
-              ...pod,
-              status: {
-                phase: 'Pending',
-                conditions: [
-                  { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
-                  { type: 'Ready', status: 'False', lastTransitionTime: now },
-                ],
-                initContainerStatuses: [{ name: blocked.container, image: pod.spec.initContainers![0]!.image!, imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'CreateContainerConfigError', message: blocked.message } } }],
-              },
-            },
+          await this.writePodStatus(pod, 'Pending', now, {
+            initContainerStatuses: [{ name: blocked.container, image: pod.spec.initContainers![0]!.image!, imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'CreateContainerConfigError', message: blocked.message } } }],
           });
           continue;
         }
-        await this.core.replaceNamespacedPodStatus({
-          namespace: this.namespace,
-          name,
-          body: {
-            ...pod,
-            status: {
-              phase: 'Running',
-              conditions: [
-                { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
-                { type: 'Ready', status: 'True', lastTransitionTime: now },
-              ],
-              containerStatuses: [{ name: 'shard', image: pod.spec.containers[0]!.image!, imageID: '', ready: true, restartCount: 0, started: true, state: { running: { startedAt: now } } }],
-            },
-          },
+        await this.writePodStatus(pod, 'Running', now, {
+          containerStatuses: [{ name: 'shard', image: pod.spec.containers[0]!.image!, imageID: '', ready: true, restartCount: 0, started: true, state: { running: { startedAt: now } } }],
         });
       }
     }
+  }
+
+  /** A kubelet's status write: scheduled, Ready only when Running, plus the container statuses. */
+  private async writePodStatus(pod: k8s.V1Pod, phase: 'Pending' | 'Running', now: Date, containers: Partial<k8s.V1PodStatus>): Promise<void> {
+    await this.core.replaceNamespacedPodStatus({
+      namespace: this.namespace,
+      name: pod.metadata!.name!,
+      body: {
+        ...pod,
+        status: {
+          phase,
+          conditions: [
+            { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
+            { type: 'Ready', status: phase === 'Running' ? 'True' : 'False', lastTransitionTime: now },
+          ],
+          ...containers,
+        },
+      },
+    });
   }
 }
